@@ -1,0 +1,176 @@
+//! DNA sequences to one-hot tensors and back to their reverse complement.
+//!
+//! A/C/G/T (either case) are channels 0..3, `N` is all zeros, and sequences are
+//! right-padded with zeros to the model length. Anything else is an error.
+
+use burn::prelude::*;
+
+/// Why a sequence cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// A character that is not A, C, G, T or N (either case).
+    #[error("invalid base {base:?} at position {position} (expected A, C, G, T or N)")]
+    InvalidBase {
+        /// The character.
+        base: char,
+        /// Its 1-based position in the sequence.
+        position: usize,
+    },
+    /// The sequence does not fit the model.
+    #[error("sequence of {length} bases is longer than the model's {max}")]
+    TooLong {
+        /// Its length.
+        length: usize,
+        /// The model's input length.
+        max: usize,
+    },
+}
+
+/// Code of `N` in [`encode`]'s output.
+pub const CODE_N: u8 = 4;
+
+/// A sequence as base codes: A, C, G, T → 0..3, N → [`CODE_N`].
+pub fn encode(sequence: &str) -> Result<Vec<u8>, EncodeError> {
+    sequence
+        .chars()
+        .enumerate()
+        .map(|(i, base)| match base {
+            'A' | 'a' => Ok(0),
+            'C' | 'c' => Ok(1),
+            'G' | 'g' => Ok(2),
+            'T' | 't' => Ok(3),
+            'N' | 'n' => Ok(CODE_N),
+            _ => Err(EncodeError::InvalidBase {
+                base,
+                position: i + 1,
+            }),
+        })
+        .collect()
+}
+
+/// Writes the one-hot rows of `codes` into `out` (`length × 4`, zero-filled
+/// by the caller); `N` stays zero.
+///
+/// # Errors
+/// [`EncodeError::TooLong`] if `codes` is longer than `length`.
+pub fn write_one_hot(codes: &[u8], length: usize, out: &mut [f32]) -> Result<(), EncodeError> {
+    if codes.len() > length {
+        return Err(EncodeError::TooLong {
+            length: codes.len(),
+            max: length,
+        });
+    }
+    for (row, &code) in out.chunks_exact_mut(4).zip(codes) {
+        if code < CODE_N {
+            row[code as usize] = 1.0;
+        }
+    }
+    Ok(())
+}
+
+/// One-hot batch `[sequences, length, 4]` of the given sequences.
+pub fn one_hot<S: AsRef<str>>(sequences: &[S], length: usize) -> Result<TensorData, EncodeError> {
+    let mut values = vec![0.0f32; sequences.len() * length * 4];
+    for (sequence, out) in sequences.iter().zip(values.chunks_exact_mut(length * 4)) {
+        write_one_hot(&encode(sequence.as_ref())?, length, out)?;
+    }
+    Ok(TensorData::new(values, [sequences.len(), length, 4]))
+}
+
+/// Reverse complement of a sequence; case is kept, N stays N.
+pub fn reverse_complement(sequence: &str) -> Result<String, EncodeError> {
+    encode(sequence)?;
+    Ok(sequence
+        .chars()
+        .rev()
+        .map(|base| match base {
+            'A' => 'T',
+            'C' => 'G',
+            'G' => 'C',
+            'T' => 'A',
+            'a' => 't',
+            'c' => 'g',
+            'g' => 'c',
+            't' => 'a',
+            other => other,
+        })
+        .collect())
+}
+
+/// Reverse complement of a one-hot batch `[batch, length, 4]`: the whole
+/// window is reversed and A↔T, C↔G swapped (channel order reversed), so the
+/// right-padding of a short sequence moves to its left.
+pub fn reverse_complement_one_hot(x: Tensor<3>) -> Tensor<3> {
+    x.flip([1, 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_either_case_and_n() {
+        assert_eq!(
+            encode("ACGTacgtNn").unwrap(),
+            [0, 1, 2, 3, 0, 1, 2, 3, 4, 4]
+        );
+    }
+
+    #[test]
+    fn one_hot_pads_right_and_leaves_n_empty() {
+        let data = one_hot(&["CN", "T"], 3).unwrap();
+        assert_eq!(data.shape().as_slice(), [2, 3, 4]);
+        #[rustfmt::skip]
+        let expected = [
+            0.0, 1.0, 0.0, 0.0,  0.0, 0.0, 0.0, 0.0,  0.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, 1.0,  0.0, 0.0, 0.0, 0.0,  0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(data.try_to_vec::<f32>().unwrap(), expected);
+    }
+
+    #[test]
+    fn invalid_base_names_character_and_position() {
+        let err = encode("ACGXT").unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::InvalidBase {
+                base: 'X',
+                position: 4
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid base 'X' at position 4 (expected A, C, G, T or N)"
+        );
+        assert!(one_hot(&["AC-"], 5).is_err());
+    }
+
+    #[test]
+    fn too_long_is_an_error() {
+        let err = one_hot(&["ACGTA"], 4).unwrap_err();
+        assert_eq!(err, EncodeError::TooLong { length: 5, max: 4 });
+    }
+
+    #[test]
+    fn reverse_complement_of_reverse_complement_is_identity() {
+        let seq = "TGCATTTTTTTCACATCaNgt";
+        let rc = reverse_complement(seq).unwrap();
+        assert_eq!(rc, "acNtGATGTGAAAAAAATGCA");
+        assert_eq!(reverse_complement(&rc).unwrap(), seq);
+        assert!(reverse_complement("AXG").is_err());
+    }
+
+    #[test]
+    fn one_hot_reverse_complement_matches_the_string_one() {
+        let device = Device::flex();
+        let seq = "ACCGTN";
+        let x = Tensor::<3>::from_data(one_hot(&[seq], 6).unwrap(), &device);
+        let rc = Tensor::<3>::from_data(
+            one_hot(&[reverse_complement(seq).unwrap()], 6).unwrap(),
+            &device,
+        );
+        let flipped = reverse_complement_one_hot(x.clone());
+        assert_eq!(flipped.to_data(), rc.to_data());
+        assert_eq!(reverse_complement_one_hot(flipped).to_data(), x.to_data());
+    }
+}

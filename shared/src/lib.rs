@@ -1,0 +1,37 @@
+//! # promoscope-model
+//!
+//! The promoter-expression network of the DREAM 2022 entry "High Schoolers Are
+//! All You Need" (HSAYN), written once for the trainer, the browser and ISM.
+//!
+//! - [`ModelConfig`] → [`Model`]: the architecture, one module per block
+//!   ([`stem`], [`residual`], [`attention_pool`], [`conv_block`],
+//!   [`transformer`] with [`relative_position`], [`head`]).
+//! - [`encoding`]: sequences to one-hot tensors, reverse complements.
+//! - [`weights`]: `.safetensors` in the golden file's names and layouts.
+//! - [`metrics`]: Pearson, Spearman, MSE and the DREAM official scores.
+//! - [`device`]: a backend name to a burn `Device`.
+//!
+//! This crate knows nothing of files, command lines or the DOM: it takes bytes
+//! and tensors and returns tensors, numbers and typed errors.
+
+pub mod attention_pool;
+pub mod config;
+pub mod conv;
+pub mod conv_block;
+pub mod dense;
+pub mod device;
+pub mod encoding;
+pub mod head;
+pub mod ism;
+pub mod metrics;
+pub mod model;
+pub mod norm;
+pub mod relative_position;
+pub mod residual;
+pub mod stem;
+pub mod transformer;
+pub mod weights;
+
+pub use config::ModelConfig;
+pub use device::{Backend, SelectedDevice};
+pub use model::{Model, Stage};

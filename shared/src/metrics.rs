@@ -1,0 +1,255 @@
+//! Regression metrics and the DREAM 2022 challenge's official scores.
+
+/// Why a metric cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricError {
+    /// Predictions and measurements differ in count.
+    #[error("{predicted} predictions but {measured} measurements")]
+    LengthMismatch {
+        /// Number of predictions.
+        predicted: usize,
+        /// Number of measurements.
+        measured: usize,
+    },
+    /// Fewer than two points, or one side constant: the correlation is undefined.
+    #[error("correlation is undefined for {0} points or a constant series")]
+    Undefined(usize),
+    /// A subset the official score needs is absent.
+    #[error("the DREAM score needs subset {0:?}, which is missing")]
+    MissingSubset(&'static str),
+}
+
+fn check(predicted: &[f64], measured: &[f64]) -> Result<(), MetricError> {
+    if predicted.len() != measured.len() {
+        return Err(MetricError::LengthMismatch {
+            predicted: predicted.len(),
+            measured: measured.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Pearson's correlation coefficient.
+pub fn pearson(predicted: &[f64], measured: &[f64]) -> Result<f64, MetricError> {
+    check(predicted, measured)?;
+    let n = predicted.len();
+    if n < 2 {
+        return Err(MetricError::Undefined(n));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / n as f64;
+    let (mp, mm) = (mean(predicted), mean(measured));
+    let (mut cov, mut vp, mut vm) = (0.0, 0.0, 0.0);
+    for (p, m) in predicted.iter().zip(measured) {
+        cov += (p - mp) * (m - mm);
+        vp += (p - mp) * (p - mp);
+        vm += (m - mm) * (m - mm);
+    }
+    if vp == 0.0 || vm == 0.0 {
+        return Err(MetricError::Undefined(n));
+    }
+    Ok(cov / (vp * vm).sqrt())
+}
+
+/// Ranks from 1, ties sharing the average of their ranks (as scipy's `rankdata`).
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// Spearman's rank correlation (Pearson of average ranks).
+pub fn spearman(predicted: &[f64], measured: &[f64]) -> Result<f64, MetricError> {
+    check(predicted, measured)?;
+    pearson(&average_ranks(predicted), &average_ranks(measured))
+}
+
+/// Mean squared error.
+pub fn mse(predicted: &[f64], measured: &[f64]) -> Result<f64, MetricError> {
+    check(predicted, measured)?;
+    if predicted.is_empty() {
+        return Err(MetricError::Undefined(0));
+    }
+    let sum: f64 = predicted
+        .iter()
+        .zip(measured)
+        .map(|(p, m)| (p - m) * (p - m))
+        .sum();
+    Ok(sum / predicted.len() as f64)
+}
+
+/// The test subsets of the DREAM 2022 challenge and their weights in the
+/// official score, in the organisers' order.
+pub const DREAM_SUBSETS: [(&str, f64); 9] = [
+    ("all", 1.0),
+    ("high", 0.3),
+    ("low", 0.3),
+    ("yeast", 0.3),
+    ("random", 0.3),
+    ("challenging", 0.5),
+    ("snv", 1.25),
+    ("motif_perturbation", 0.3),
+    ("motif_tiling", 0.4),
+];
+
+/// Subsets scored on pairs: the correlation is over `alt - ref` differences.
+pub const DREAM_PAIR_SUBSETS: [&str; 3] = ["snv", "motif_perturbation", "motif_tiling"];
+
+/// Predictions and measurements of one subset; for pair subsets, already the
+/// differences `alt - ref` (see [`pair_differences`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubsetValues {
+    /// Predicted values (or differences).
+    pub predicted: Vec<f64>,
+    /// Measured values (or differences).
+    pub measured: Vec<f64>,
+}
+
+/// `alt - ref` element by element.
+pub fn pair_differences(alt: &[f64], reference: &[f64]) -> Vec<f64> {
+    alt.iter().zip(reference).map(|(a, r)| a - r).collect()
+}
+
+/// One subset's correlations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubsetScore {
+    /// Subset name.
+    pub subset: &'static str,
+    /// Points (or pairs).
+    pub n: usize,
+    /// Pearson's r.
+    pub pearson: f64,
+    /// Spearman's ρ.
+    pub spearman: f64,
+}
+
+/// The official DREAM 2022 scores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DreamScores {
+    /// Σ wᵢ·rᵢ² / Σ wᵢ (weights sum to 4.65).
+    pub pearson_score: f64,
+    /// Σ wᵢ·ρᵢ / Σ wᵢ.
+    pub spearman_score: f64,
+    /// The correlations behind them, in [`DREAM_SUBSETS`] order.
+    pub subsets: Vec<SubsetScore>,
+}
+
+/// Scores every subset of [`DREAM_SUBSETS`], looked up by name in `subsets`.
+pub fn dream_scores(
+    subsets: &std::collections::BTreeMap<String, SubsetValues>,
+) -> Result<DreamScores, MetricError> {
+    let total: f64 = DREAM_SUBSETS.iter().map(|(_, w)| w).sum();
+    let (mut pearson_score, mut spearman_score) = (0.0, 0.0);
+    let mut scores = Vec::with_capacity(DREAM_SUBSETS.len());
+    for (name, weight) in DREAM_SUBSETS {
+        let values = subsets.get(name).ok_or(MetricError::MissingSubset(name))?;
+        let r = pearson(&values.predicted, &values.measured)?;
+        let rho = spearman(&values.predicted, &values.measured)?;
+        pearson_score += weight * r * r;
+        spearman_score += weight * rho;
+        scores.push(SubsetScore {
+            subset: name,
+            n: values.predicted.len(),
+            pearson: r,
+            spearman: rho,
+        });
+    }
+    Ok(DreamScores {
+        pearson_score: pearson_score / total,
+        spearman_score: spearman_score / total,
+        subsets: scores,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const X: [f64; 6] = [1.0, 2.0, 2.0, 4.0, 7.0, 3.0];
+    const Y: [f64; 6] = [2.0, 1.0, 4.0, 4.0, 9.0, 0.5];
+
+    // Values from scipy 1.17.1: pearsonr(X, Y), spearmanr(X, Y), rankdata(X).
+    #[test]
+    fn pearson_matches_scipy() {
+        assert!((pearson(&X, &Y).unwrap() - 0.8313827910542487).abs() < 1e-12);
+    }
+
+    #[test]
+    fn spearman_averages_tied_ranks_like_scipy() {
+        assert_eq!(average_ranks(&X), [1.0, 2.5, 2.5, 5.0, 6.0, 4.0]);
+        assert!((spearman(&X, &Y).unwrap() - 0.4852941176470589).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mse_by_hand() {
+        // (1 + 1 + 4 + 0 + 4 + 6.25) / 6
+        assert!((mse(&X, &Y).unwrap() - 16.25 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn undefined_and_mismatched_inputs_are_errors() {
+        assert_eq!(pearson(&[1.0], &[2.0]), Err(MetricError::Undefined(1)));
+        assert_eq!(
+            pearson(&[1.0, 1.0], &[2.0, 3.0]),
+            Err(MetricError::Undefined(2))
+        );
+        assert_eq!(
+            spearman(&[1.0, 2.0], &[2.0]),
+            Err(MetricError::LengthMismatch {
+                predicted: 2,
+                measured: 1
+            })
+        );
+    }
+
+    /// Every subset perfectly correlated except one: the score is worked by hand.
+    #[test]
+    fn dream_scores_weigh_subsets_officially() {
+        let perfect = SubsetValues {
+            predicted: vec![1.0, 2.0, 3.0],
+            measured: vec![2.0, 4.0, 7.0],
+        };
+        let mut subsets: BTreeMap<String, SubsetValues> = DREAM_SUBSETS
+            .iter()
+            .map(|(name, _)| (name.to_string(), perfect.clone()))
+            .collect();
+        // SNV pairs: differences alt - ref anti-correlated with the measured ones.
+        let predicted = pair_differences(&[3.0, 5.0, 6.0], &[1.0, 2.0, 2.0]); // 2, 3, 4
+        let measured = pair_differences(&[1.0, 1.0, 0.0], &[0.0, 1.0, 1.0]); // 1, 0, -1
+        subsets.insert(
+            "snv".into(),
+            SubsetValues {
+                predicted,
+                measured,
+            },
+        );
+        let scores = dream_scores(&subsets).unwrap();
+        let r_perfect = pearson(&perfect.predicted, &perfect.measured).unwrap();
+        let expected_pearson = ((4.65 - 1.25) * r_perfect * r_perfect + 1.25 * 1.0) / 4.65;
+        let expected_spearman = ((4.65 - 1.25) * 1.0 + 1.25 * -1.0) / 4.65;
+        assert!((scores.pearson_score - expected_pearson).abs() < 1e-12);
+        assert!((scores.spearman_score - expected_spearman).abs() < 1e-12);
+        assert_eq!(scores.subsets[6].subset, "snv");
+        assert!((scores.subsets[6].pearson + 1.0).abs() < 1e-12);
+
+        subsets.remove("motif_tiling");
+        assert_eq!(
+            dream_scores(&subsets),
+            Err(MetricError::MissingSubset("motif_tiling"))
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Normalisation over the channel axis of channels-last activations.
+
+use burn::module::{Initializer, Param, RunningState};
+use burn::prelude::*;
+
+/// Configuration of a [`BatchNorm`].
+#[derive(Config, Debug)]
+pub struct BatchNormConfig {
+    /// Channels (the last axis).
+    pub channels: usize,
+    /// Keras-convention momentum: `running = momentum·running + (1-momentum)·batch`.
+    #[config(default = 0.99)]
+    pub momentum: f64,
+    /// Added to the variance.
+    #[config(default = 1e-3)]
+    pub epsilon: f64,
+}
+
+impl BatchNormConfig {
+    /// Identity statistics: gamma 1, beta 0, mean 0, variance 1.
+    pub fn init(&self, device: &Device) -> BatchNorm {
+        BatchNorm {
+            weight: Initializer::Ones.init([self.channels], device),
+            bias: Initializer::Zeros.init([self.channels], device),
+            running_mean: RunningState::new(Tensor::zeros([self.channels], device)),
+            running_var: RunningState::new(Tensor::ones([self.channels], device)),
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+/// Batch normalisation over the last axis; statistics over every other axis.
+///
+/// On an autodiff device it normalises with the batch's statistics (biased
+/// variance, as Keras) and updates the running ones; elsewhere it uses the
+/// running statistics.
+///
+/// **NOTE:** momentum follows Keras (0.99 keeps 99% of the old value); burn's
+/// own `BatchNorm` uses the opposite convention (its 0.01 is this 0.99).
+///
+/// # Shapes
+/// - input and output: `[..., channels]`
+#[derive(Module, Debug)]
+pub struct BatchNorm {
+    /// Gamma `[channels]`.
+    pub weight: Param<Tensor<1>>,
+    /// Beta `[channels]`.
+    pub bias: Param<Tensor<1>>,
+    /// Running mean `[channels]`.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running (biased) variance `[channels]`.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Keras-convention momentum.
+    pub momentum: f64,
+    /// Added to the variance.
+    pub epsilon: f64,
+}
+
+impl BatchNorm {
+    /// Normalises `x`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let shape = x.dims();
+        let channels = shape[D - 1];
+        let [expected] = self.weight.dims();
+        assert_eq!(
+            channels, expected,
+            "batch norm has {expected} channels, input has {channels}"
+        );
+        let rows = shape[..D - 1].iter().product();
+        let x = x.reshape([rows, channels]);
+        let device = x.device();
+
+        let (mean, var) = if device.is_autodiff() {
+            let mean = x.clone().mean_dim(0);
+            let var = x.clone().var_bias(0);
+            self.update_running(mean.clone().detach(), var.clone().detach());
+            (mean, var)
+        } else {
+            (
+                self.running_mean
+                    .value_sync()
+                    .to_device(&device)
+                    .unsqueeze_dim(0),
+                self.running_var
+                    .value_sync()
+                    .to_device(&device)
+                    .unsqueeze_dim(0),
+            )
+        };
+        let scale = self.weight.val().unsqueeze_dim(0) / (var + self.epsilon).sqrt();
+        let y = (x - mean) * scale + self.bias.val().unsqueeze_dim(0);
+        y.reshape(shape)
+    }
+
+    fn update_running(&self, mean: Tensor<2>, var: Tensor<2>) {
+        let blend = |old: Tensor<1>, new: Tensor<2>| {
+            old.to_device(&new.device()) * self.momentum
+                + new.squeeze_dim(0) * (1.0 - self.momentum)
+        };
+        let running_mean = blend(self.running_mean.value_sync(), mean);
+        let running_var = blend(self.running_var.value_sync(), var);
+        self.running_mean.update(running_mean.detach());
+        self.running_var.update(running_var.detach());
+    }
+}
+
+/// Configuration of a [`LayerNorm`].
+#[derive(Config, Debug)]
+pub struct LayerNormConfig {
+    /// Features (the last axis).
+    pub features: usize,
+    /// Added to the variance.
+    #[config(default = 1e-3)]
+    pub epsilon: f64,
+}
+
+impl LayerNormConfig {
+    /// Gamma 1, beta 0.
+    pub fn init(&self, device: &Device) -> LayerNorm {
+        LayerNorm {
+            weight: Initializer::Ones.init([self.features], device),
+            bias: Initializer::Zeros.init([self.features], device),
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+/// Layer normalisation over the last axis (biased variance, as Keras and PyTorch).
+///
+/// **NOTE:** burn's `LayerNorm` names its parameters `gamma`/`beta`; this one uses
+/// the golden names `weight`/`bias`.
+///
+/// # Shapes
+/// - input and output: `[..., features]`
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    /// Gamma `[features]`.
+    pub weight: Param<Tensor<1>>,
+    /// Beta `[features]`.
+    pub bias: Param<Tensor<1>>,
+    /// Added to the variance.
+    pub epsilon: f64,
+}
+
+impl LayerNorm {
+    /// Normalises each position of `x`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mean = x.clone().mean_dim(D - 1);
+        let var = x.clone().var_bias(D - 1);
+        let gamma = self.weight.val().unsqueeze::<D>();
+        let beta = self.bias.val().unsqueeze::<D>();
+        (x - mean) / (var + self.epsilon).sqrt() * gamma + beta
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_uses_running_statistics() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(2).init(&device);
+        bn.running_mean
+            .update(Tensor::from_floats([1.0, -1.0], &device));
+        bn.running_var
+            .update(Tensor::from_floats([4.0, 0.25], &device));
+        let y = bn.forward(Tensor::<3>::from_floats([[[3.0, 0.0]]], &device));
+        let got = y.into_data().try_to_vec::<f32>().unwrap();
+        let expected = [2.0 / (4.001f32).sqrt(), 1.0 / (0.251f32).sqrt()];
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < 1e-6, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn training_updates_running_statistics_with_keras_momentum() {
+        let device = Device::flex().autodiff();
+        let bn = BatchNormConfig::new(1).init(&device);
+        // Batch mean 2, biased variance 1.
+        let y = bn.forward(Tensor::<2>::from_floats([[1.0], [3.0]], &device));
+        let y = y.into_data().try_to_vec::<f32>().unwrap();
+        assert!(
+            (y[0] + 1.0).abs() < 1e-3 && (y[1] - 1.0).abs() < 1e-3,
+            "{y:?}"
+        );
+        let mean = bn
+            .running_mean
+            .value_sync()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let var = bn
+            .running_var
+            .value_sync()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!((mean[0] - 0.02).abs() < 1e-6, "{mean:?}");
+        assert!((var[0] - 1.0).abs() < 1e-6, "{var:?}");
+    }
+
+    #[test]
+    fn layer_norm_centres_and_scales_each_position() {
+        let device = Device::flex();
+        let ln = LayerNormConfig::new(2).init(&device);
+        let y = ln.forward(Tensor::<2>::from_floats([[1.0, 3.0]], &device));
+        let got = y.into_data().try_to_vec::<f32>().unwrap();
+        let s = 1.0 / (1.001f32).sqrt();
+        assert!(
+            (got[0] + s).abs() < 1e-6 && (got[1] - s).abs() < 1e-6,
+            "{got:?}"
+        );
+    }
+}

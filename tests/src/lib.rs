@@ -1,0 +1,35 @@
+//! Helpers shared by the workspace-level tests: where the team folder is, and
+//! how to compare tensors.
+
+use std::path::PathBuf;
+
+/// The team folder beside the repository (`../shared`), or `$PROMOSCOPE_SHARED`.
+pub fn team_folder() -> PathBuf {
+    match std::env::var_os("PROMOSCOPE_SHARED") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+    }
+}
+
+/// `../shared/golden/hsayn_golden.safetensors`, read whole.
+pub fn golden_bytes() -> Vec<u8> {
+    let path = team_folder().join("golden/hsayn_golden.safetensors");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `../shared/data/dream2022_train_sample.txt`.
+pub fn sample_data() -> PathBuf {
+    team_folder().join("data/dream2022_train_sample.txt")
+}
+
+/// Largest absolute difference of two equally long slices.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared slices differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -1,0 +1,97 @@
+//! The model against `../shared/golden`: every trace within 1e-4, on every backend.
+
+use burn::prelude::*;
+use promoscope_model::relative_position::relative_position_basis;
+use promoscope_model::weights;
+use promoscope_model::{Backend, device::select_device};
+use promoscope_tests::{golden_bytes, max_abs_diff};
+use safetensors::SafeTensors;
+
+const TOLERANCE: f32 = 1e-4;
+
+fn golden_tensor(file: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let view = file
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("golden {name}: {e}"));
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (view.shape().to_vec(), values)
+}
+
+/// Runs the golden input through the golden weights on `device`; returns the
+/// largest difference per trace, failing on any above the tolerance.
+fn check_golden(device: &Device, backend: &str) -> Vec<(String, f32)> {
+    let bytes = golden_bytes();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (model, info) = weights::load(&bytes, device).expect("golden weights load unchanged");
+    assert_eq!(info.config, promoscope_model::ModelConfig::new());
+
+    let (shape, input) = golden_tensor(&file, "input.onehot");
+    let x = Tensor::<3>::from_data(TensorData::new(input, shape), device);
+    let mut traces = Vec::new();
+    let output = model.forward_observed(x, |stage, h| traces.push((stage.name(), h.clone())));
+    let mut results: Vec<(String, Tensor<3>)> = traces
+        .into_iter()
+        .map(|(name, t)| (name.to_string(), t))
+        .collect();
+    results.push(("output".into(), output.unsqueeze_dim(2)));
+
+    let mut diffs = Vec::new();
+    for (name, tensor) in results {
+        let (shape, expected) = golden_tensor(&file, &format!("trace.{name}"));
+        let got_shape = tensor.dims().to_vec();
+        let got = tensor.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "trace.{name}: shape {got_shape:?} vs golden {shape:?}"
+        );
+        diffs.push((name, max_abs_diff(&got, &expected)));
+    }
+    let (_, posenc) = golden_tensor(&file, "trace.posenc");
+    diffs.push((
+        "posenc".into(),
+        max_abs_diff(&relative_position_basis(3, 192), &posenc),
+    ));
+
+    for (name, diff) in &diffs {
+        println!("golden {backend} trace.{name}: max |diff| = {diff:.3e}");
+    }
+    let worst: Vec<_> = diffs.iter().filter(|(_, d)| !(*d <= TOLERANCE)).collect();
+    assert!(
+        worst.is_empty(),
+        "{backend}: traces beyond {TOLERANCE}: {worst:?}"
+    );
+    diffs
+}
+
+#[test]
+fn golden_traces_match_on_flex() {
+    check_golden(&Device::flex(), "flex");
+}
+
+/// CI installs lavapipe, so wgpu always has an adapter there: a missing one fails.
+#[test]
+fn golden_traces_match_on_wgpu() {
+    let selected = select_device(Backend::Wgpu).expect("wgpu needs an adapter (lavapipe in CI)");
+    println!("wgpu adapter: {selected}");
+    check_golden(&selected.device, "wgpu");
+}
+
+#[test]
+fn golden_parameter_count_is_the_models() {
+    let bytes = golden_bytes();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let count: usize = file
+        .tensors()
+        .iter()
+        .filter(|(name, _)| !name.starts_with("input.") && !name.starts_with("trace."))
+        .map(|(_, view)| view.shape().iter().product::<usize>())
+        .sum();
+    let model = promoscope_model::ModelConfig::new().init(&Device::flex());
+    assert_eq!(count, 4_688_321);
+    assert_eq!(model.num_params(), count);
+}

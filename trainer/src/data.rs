@@ -1,0 +1,410 @@
+//! Training data: DREAM lines (`SEQUENCE<TAB>EXPRESSION`) or a TSV/CSV with a
+//! `sequence,expression` header, plain or gzip, stored one byte per base.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use flate2::read::MultiGzDecoder;
+use promoscope_model::encoding::{encode, write_one_hot};
+
+/// Sequences as base codes (`seq_len` bytes a row, short rows padded with
+/// [`PAD`]) and their measured expression.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    /// Row length: the model's input length.
+    pub seq_len: usize,
+    codes: Vec<u8>,
+    /// Measured expression per row.
+    pub labels: Vec<f32>,
+}
+
+/// Code of padding positions (one-hot zeros, like N).
+pub const PAD: u8 = 5;
+
+/// What reading skipped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadReport {
+    /// Sequences longer than the model, dropped as the seed did.
+    pub too_long: usize,
+    /// Malformed lines skipped under `--skip-bad-lines`: `(line, problem)`.
+    pub bad_lines: Vec<(usize, String)>,
+}
+
+impl Dataset {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Splits off the last `n` rows (the seed's validation set).
+    pub fn split_tail(mut self, n: usize) -> (Dataset, Dataset) {
+        let keep = self.len().saturating_sub(n);
+        let tail = Dataset {
+            seq_len: self.seq_len,
+            codes: self.codes.split_off(keep * self.seq_len),
+            labels: self.labels.split_off(keep),
+        };
+        (self, tail)
+    }
+
+    /// The rows `indices` as a one-hot batch `[n, seq_len, 4]` and labels `[n, 1]`.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<3>, Tensor<2>) {
+        let row = self.seq_len * 4;
+        let mut x = vec![0.0f32; indices.len() * row];
+        for (&i, out) in indices.iter().zip(x.chunks_exact_mut(row)) {
+            let codes = &self.codes[i * self.seq_len..(i + 1) * self.seq_len];
+            write_one_hot(codes, self.seq_len, out).expect("rows fit by construction");
+        }
+        let y: Vec<f32> = indices.iter().map(|&i| self.labels[i]).collect();
+        (
+            Tensor::from_data(TensorData::new(x, [indices.len(), self.seq_len, 4]), device),
+            Tensor::from_data(TensorData::new(y, [indices.len(), 1]), device),
+        )
+    }
+
+    fn push(&mut self, codes: &[u8], label: f32) {
+        self.codes.extend_from_slice(codes);
+        self.codes
+            .extend(std::iter::repeat_n(PAD, self.seq_len - codes.len()));
+        self.labels.push(label);
+    }
+}
+
+/// Opens `path` (`-` for stdin), decompressing `.gz`.
+pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
+    let raw: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+    };
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    Ok(if gz {
+        Box::new(BufReader::new(MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(BufReader::new(raw))
+    })
+}
+
+/// Reads a training file. A malformed line is an error naming file and line,
+/// unless `skip_bad_lines`, which skips it and reports it.
+pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Dataset, ReadReport)> {
+    let reader = open(path)?;
+    let mut data = Dataset {
+        seq_len,
+        ..Dataset::default()
+    };
+    let mut report = ReadReport::default();
+    let mut columns: Option<(usize, usize, char)> = None;
+    for (i, line) in reader.lines().enumerate() {
+        let number = i + 1;
+        let line = line.with_context(|| format!("{}:{number}: cannot read", path.display()))?;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        if number == 1 && is_header(line) {
+            columns = Some(header_columns(line).with_context(|| format!("{}:1", path.display()))?);
+            continue;
+        }
+        let (seq_col, expr_col, sep) = columns.unwrap_or((0, 1, '\t'));
+        match parse_line(line, seq_col, expr_col, sep) {
+            Ok((codes, _)) if codes.len() > seq_len => report.too_long += 1,
+            Ok((codes, label)) => data.push(&codes, label),
+            Err(problem) if skip_bad_lines => report.bad_lines.push((number, problem)),
+            Err(problem) => bail!("{}:{number}: {problem}", path.display()),
+        }
+    }
+    Ok((data, report))
+}
+
+/// Whether a first line names its columns: one of them is `sequence`.
+fn is_header(line: &str) -> bool {
+    line.split(['\t', ','])
+        .any(|c| c.trim().eq_ignore_ascii_case("sequence"))
+}
+
+fn header_columns(header: &str) -> Result<(usize, usize, char)> {
+    let sep = if header.contains('\t') { '\t' } else { ',' };
+    let names: Vec<String> = header
+        .split(sep)
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    let find = |name: &str| {
+        names
+            .iter()
+            .position(|c| c == name)
+            .with_context(|| format!("header has no {name:?} column"))
+    };
+    Ok((find("sequence")?, find("expression")?, sep))
+}
+
+fn parse_line(
+    line: &str,
+    seq_col: usize,
+    expr_col: usize,
+    sep: char,
+) -> Result<(Vec<u8>, f32), String> {
+    let fields: Vec<&str> = line.split(sep).collect();
+    let field = |i: usize, name: &str| {
+        fields
+            .get(i)
+            .map(|f| f.trim())
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| format!("missing {name} field"))
+    };
+    let sequence = field(seq_col, "sequence")?;
+    let expression = field(expr_col, "expression")?;
+    let codes = encode(sequence).map_err(|e| e.to_string())?;
+    let label: f32 = expression
+        .parse()
+        .map_err(|_| format!("expression {expression:?} is not a number"))?;
+    if !label.is_finite() {
+        return Err(format!("expression {expression:?} is not finite"));
+    }
+    Ok((codes, label))
+}
+
+/// A sequence to score and the name it is reported under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named {
+    /// FASTA name, `id` column, or the line number.
+    pub id: String,
+    /// The bases.
+    pub sequence: String,
+}
+
+/// Streams sequences from FASTA, a TSV/CSV with a `sequence` column (and
+/// optionally `id`), DREAM lines, or one sequence a line.
+pub struct SequenceReader {
+    lines: std::iter::Enumerate<std::io::Lines<Box<dyn BufRead>>>,
+    source: String,
+    /// `(sequence column, id column, separator)` once a header was read.
+    columns: Option<(usize, Option<usize>, char)>,
+    fasta: Option<(usize, String, String)>,
+    done: bool,
+}
+
+impl SequenceReader {
+    /// Opens `path` (`-` for stdin, `.gz` decompressed).
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(SequenceReader {
+            lines: open(path)?.lines().enumerate(),
+            source: path.display().to_string(),
+            columns: None,
+            fasta: None,
+            done: false,
+        })
+    }
+
+    fn finish_fasta(&mut self) -> Option<Result<Named>> {
+        self.fasta.take().map(|(line, id, sequence)| {
+            if sequence.is_empty() {
+                bail!(
+                    "{}:{line}: FASTA record {id:?} has no sequence",
+                    self.source
+                )
+            }
+            Ok(Named { id, sequence })
+        })
+    }
+}
+
+impl Iterator for SequenceReader {
+    type Item = Result<Named>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let Some((i, line)) = self.lines.next() else {
+                self.done = true;
+                return self.finish_fasta();
+            };
+            let number = i + 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(e) => {
+                    return Some(Err(anyhow::anyhow!(
+                        "{}:{number}: cannot read: {e}",
+                        self.source
+                    )));
+                }
+            };
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('>') {
+                let done = self.finish_fasta();
+                let id = name.split_whitespace().next().unwrap_or("").to_string();
+                self.fasta = Some((number, id, String::new()));
+                if done.is_some() {
+                    return done;
+                }
+                continue;
+            }
+            if let Some((_, _, sequence)) = &mut self.fasta {
+                sequence.push_str(line);
+                continue;
+            }
+            if number == 1 && is_header(line) {
+                let sep = if line.contains('\t') { '\t' } else { ',' };
+                let names: Vec<String> = line
+                    .split(sep)
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .collect();
+                let Some(seq) = names.iter().position(|c| c == "sequence") else {
+                    return Some(Err(anyhow::anyhow!(
+                        "{}:1: header has no \"sequence\" column",
+                        self.source
+                    )));
+                };
+                self.columns = Some((seq, names.iter().position(|c| c == "id"), sep));
+                continue;
+            }
+            let (seq_col, id_col, sep) = self.columns.unwrap_or((0, None, '\t'));
+            let fields: Vec<&str> = line.split(sep).map(str::trim).collect();
+            let Some(sequence) = fields.get(seq_col).filter(|s| !s.is_empty()) else {
+                return Some(Err(anyhow::anyhow!(
+                    "{}:{number}: missing sequence field",
+                    self.source
+                )));
+            };
+            let id = id_col
+                .and_then(|c| fields.get(c))
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| format!("line{number}"));
+            return Some(Ok(Named {
+                id,
+                sequence: sequence.to_string(),
+            }));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn file(contents: &[u8], name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(contents)
+            .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_dream_lines_drops_long_and_pads_short() {
+        let (_dir, path) = file(b"ACGT\t1.5\nACGTACGT\t2\nAN\t3\n", "d.txt");
+        let (data, report) = read(&path, 6, false).unwrap();
+        assert_eq!(data.labels, [1.5, 3.0]);
+        assert_eq!(report.too_long, 1);
+        let (x, y) = data.batch(&[1], &Device::flex());
+        let x = x.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&x[..8], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert!(x[8..].iter().all(|v| *v == 0.0));
+        assert_eq!(y.into_data().try_to_vec::<f32>().unwrap(), [3.0]);
+    }
+
+    #[test]
+    fn reads_csv_with_header_and_gzip() {
+        use flate2::{Compression, write::GzEncoder};
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(b"id,expression,sequence\nx,4.25,ACG\n")
+            .unwrap();
+        let (_dir, path) = file(&gz.finish().unwrap(), "d.csv.gz");
+        let (data, _) = read(&path, 5, false).unwrap();
+        assert_eq!(data.labels, [4.25]);
+    }
+
+    #[test]
+    fn malformed_lines_name_file_line_and_problem() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"ACGT\t1\nACXT\t2\n",
+                "d.txt:2: invalid base 'X' at position 3",
+            ),
+            (b"ACGT\n", "d.txt:1: missing expression field"),
+            (
+                b"ACGT\t1\n\nACGT\thigh\n",
+                "d.txt:3: expression \"high\" is not a number",
+            ),
+            (b"ACGT\tNaN\n", "d.txt:1: expression \"NaN\" is not finite"),
+        ];
+        for (contents, expected) in cases {
+            let (_dir, path) = file(contents, "d.txt");
+            let err = format!("{:#}", read(&path, 10, false).unwrap_err());
+            assert!(err.contains(expected), "{err} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn skip_bad_lines_reports_them() {
+        let (_dir, path) = file(b"ACGT\t1\nAC-T\t2\nACGT\tinf\nAAAA\t0\n", "d.txt");
+        let (data, report) = read(&path, 10, true).unwrap();
+        assert_eq!(data.labels, [1.0, 0.0]);
+        let lines: Vec<usize> = report.bad_lines.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3]);
+    }
+
+    #[test]
+    fn sequences_come_from_fasta_tables_and_plain_lines() {
+        let read_all = |contents: &[u8]| {
+            let (_dir, path) = file(contents, "s.txt");
+            SequenceReader::open(&path)
+                .unwrap()
+                .collect::<Result<Vec<_>>>()
+        };
+        let fasta = read_all(b">a first\nACG\nTT\n>b\nN\n").unwrap();
+        assert_eq!(
+            fasta,
+            [
+                Named {
+                    id: "a".into(),
+                    sequence: "ACGTT".into()
+                },
+                Named {
+                    id: "b".into(),
+                    sequence: "N".into()
+                }
+            ]
+        );
+        let table = read_all(b"id,sequence\nx,ACG\n").unwrap();
+        assert_eq!(
+            table,
+            [Named {
+                id: "x".into(),
+                sequence: "ACG".into()
+            }]
+        );
+        let plain = read_all(b"ACG\t3.5\n\nTTT\n").unwrap();
+        assert_eq!(
+            plain[1],
+            Named {
+                id: "line3".into(),
+                sequence: "TTT".into()
+            }
+        );
+        let err = read_all(b">a\n>b\nAC\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("s.txt:1: FASTA record \"a\" has no sequence"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn split_tail_takes_the_last_rows() {
+        let (_dir, path) = file(b"A\t1\nC\t2\nG\t3\n", "d.txt");
+        let (data, _) = read(&path, 2, false).unwrap();
+        let (train, val) = data.split_tail(1);
+        assert_eq!((train.labels, val.labels), (vec![1.0, 2.0], vec![3.0]));
+    }
+}

@@ -1,0 +1,304 @@
+//! `promoscope`: train and evaluate the HSAYN promoter-expression model.
+
+mod data;
+mod io;
+mod predict;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use promoscope_model::device::select_device;
+use promoscope_model::{Backend, ModelConfig};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Yeast promoter expression with the DREAM 2022 HSAYN model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on DREAM-format data.
+    ///
+    /// Example: promoscope train --data ../shared/data/dream2022_train_sample.txt --config tiny --epochs 3
+    Train(TrainArgs),
+    /// Predict expression for every sequence of a file (FASTA, TSV/CSV, DREAM or plain lines).
+    ///
+    /// Example: promoscope predict --weights runs/demo/best.safetensors seqs.fa --out predictions.csv
+    Predict(PredictArgs),
+    /// Score every single-base substitution of a sequence (in-silico mutagenesis) into a TSV table.
+    ///
+    /// Example: promoscope ism --weights runs/demo/best.safetensors --sequence TGCATTTTTTTCACATC...
+    Ism(IsmArgs),
+    /// Rewrite weights for the web page, with a model card in the metadata.
+    ///
+    /// Example: promoscope export --weights runs/demo/best.safetensors --out www/demo.safetensors --f16 --card trained_on="6,369 DREAM sequences"
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// Weights (`.safetensors` written by promoscope, or the golden file).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Sequences; `-` for stdin, `.gz` ok.
+    input: PathBuf,
+    /// Output CSV (`id,prediction`); `-` for stdout.
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+    /// Also report the mean of the forward and reverse-complement predictions.
+    #[arg(long)]
+    rc_average: bool,
+    /// Skip (and count) sequences with invalid bases or too long, instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Backend: auto, flex, wgpu or vulkan.
+    #[arg(long, default_value = "auto")]
+    backend: String,
+}
+
+#[derive(clap::Args)]
+struct IsmArgs {
+    /// Weights.
+    #[arg(long)]
+    weights: PathBuf,
+    /// One sequence.
+    #[arg(long, conflicts_with = "fasta", required_unless_present = "fasta")]
+    sequence: Option<String>,
+    /// Sequences (FASTA or any format `predict` reads): one table each.
+    #[arg(long)]
+    fasta: Option<PathBuf>,
+    /// Output: a TSV file for `--sequence` (`-` for stdout), a folder for `--fasta`.
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Backend: auto, flex, wgpu or vulkan.
+    #[arg(long, default_value = "auto")]
+    backend: String,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Weights to export.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Output `.safetensors`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Store 16-bit floats (half the size).
+    #[arg(long)]
+    f16: bool,
+    /// Model-card entries, `key=value`, added to the metadata.
+    #[arg(long, value_parser = parse_card)]
+    card: Vec<(String, String)>,
+}
+
+fn parse_card(entry: &str) -> Result<(String, String), String> {
+    entry
+        .split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{entry:?} is not key=value"))
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Training data: `SEQUENCE<TAB>EXPRESSION` lines or a TSV/CSV with a header; `.gz` ok.
+    #[arg(long)]
+    data: PathBuf,
+    /// Model config: `seed` (the paper's), `tiny`, or a JSON file.
+    #[arg(long, default_value = "seed")]
+    config: String,
+    /// Backend: auto, flex, wgpu or vulkan.
+    #[arg(long, default_value = "auto")]
+    backend: String,
+    /// Epochs.
+    #[arg(long, default_value_t = 850)]
+    epochs: usize,
+    /// Sequences per epoch (a random slice; the seed used 307,200).
+    #[arg(long, default_value_t = 307_200)]
+    epoch_size: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Validation set: the last N sequences of the file (the seed used 104,448).
+    #[arg(long, default_value_t = 104_448)]
+    val_size: usize,
+    /// Validate every this many epochs.
+    #[arg(long, default_value_t = 3)]
+    val_every: usize,
+    /// Seed for initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Skip malformed lines (and report them) instead of stopping.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Output folder.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+}
+
+fn model_config(name: &str) -> Result<ModelConfig> {
+    let config = match name {
+        "seed" => ModelConfig::new(),
+        "tiny" => ModelConfig::tiny(),
+        path => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {path}"))?;
+            serde_json::from_str(&text).with_context(|| format!("{path}: not a model config"))?
+        }
+    };
+    config
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("config {name}"))?;
+    Ok(config)
+}
+
+fn run_train(args: TrainArgs) -> Result<()> {
+    let model = model_config(&args.config)?;
+    let backend: Backend = args.backend.parse()?;
+    let selected = select_device(backend)?;
+    eprintln!("backend: {selected}");
+    let (data, report) = data::read(&args.data, model.seq_len, args.skip_bad_lines)?;
+    eprintln!(
+        "read {} sequences from {} ({} longer than {} dropped, {} bad lines skipped)",
+        data.len(),
+        args.data.display(),
+        report.too_long,
+        model.seq_len,
+        report.bad_lines.len()
+    );
+    for (line, problem) in report.bad_lines.iter().take(5) {
+        eprintln!("  {}:{line}: {problem}", args.data.display());
+    }
+    if args.val_size >= data.len() {
+        bail!(
+            "--val-size {} leaves no training data ({} sequences read)",
+            args.val_size,
+            data.len()
+        );
+    }
+    let (train_set, val_set) = data.split_tail(args.val_size);
+    if val_set.len() < 2 || args.batch_size < 2 || args.val_every == 0 {
+        bail!("need --val-size ≥ 2, --batch-size ≥ 2 and --val-every ≥ 1");
+    }
+    let settings = train::TrainSettings {
+        model,
+        epochs: args.epochs,
+        epoch_size: args.epoch_size,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        val_every: args.val_every,
+        seed: args.seed,
+        out_dir: args.out,
+    };
+    println!("epoch  step  train_loss  val_pearson  val_spearman  seq/s");
+    train::train(&settings, &train_set, &val_set, &selected, |m| {
+        println!(
+            "{:>5} {:>5} {:>11.4} {:>12.4} {:>13.4} {:>6.0}",
+            m.epoch, m.step, m.train_loss, m.val_pearson, m.val_spearman, m.seq_per_s
+        );
+    })?;
+    println!(
+        "weights: {}",
+        settings.out_dir.join("best.safetensors").display()
+    );
+    Ok(())
+}
+
+fn run_predict(args: PredictArgs) -> Result<()> {
+    let scorer = predict::Scorer::load(&args.weights, &args.backend)?;
+    eprintln!("backend: {}", scorer.selected);
+    let options = predict::PredictOptions {
+        batch_size: args.batch_size.max(1),
+        rc_average: args.rc_average,
+        skip_bad: args.skip_bad,
+    };
+    let (scored, skipped) = predict::predict(&scorer, &args.input, &args.out, &options)?;
+    eprintln!("scored {scored} sequences, skipped {skipped}");
+    Ok(())
+}
+
+fn run_ism(args: IsmArgs) -> Result<()> {
+    let scorer = predict::Scorer::load(&args.weights, &args.backend)?;
+    eprintln!("backend: {}", scorer.selected);
+    if let Some(sequence) = &args.sequence {
+        let table = predict::ism_table(&scorer, sequence, args.batch_size)?;
+        if args.out.as_os_str() == "-" {
+            print!("{table}");
+        } else {
+            io::write_atomic(&args.out, table.as_bytes())?;
+        }
+        return Ok(());
+    }
+    let fasta = args
+        .fasta
+        .as_ref()
+        .expect("clap requires --sequence or --fasta");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    for record in data::SequenceReader::open(fasta)? {
+        let record = record?;
+        let table = predict::ism_table(&scorer, &record.sequence, args.batch_size)
+            .with_context(|| format!("{}: sequence {}", fasta.display(), record.id))?;
+        let path = predict::ism_path(&args.out, &record.id);
+        io::write_atomic(&path, table.as_bytes())?;
+        eprintln!("{}: {}", record.id, path.display());
+    }
+    Ok(())
+}
+
+fn run_export(args: ExportArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.weights)
+        .with_context(|| format!("cannot read {}", args.weights.display()))?;
+    let device = burn::prelude::Device::flex();
+    let (model, info) = promoscope_model::weights::load(&bytes, &device)
+        .with_context(|| args.weights.display().to_string())?;
+    let mut card = info.metadata.clone();
+    card.extend(args.card);
+    let precision = if args.f16 {
+        promoscope_model::weights::Precision::F16
+    } else {
+        promoscope_model::weights::Precision::F32
+    };
+    let out = promoscope_model::weights::to_bytes(&model, &info.config, &card, precision)?;
+    io::write_atomic(&args.out, &out)?;
+    eprintln!("wrote {} ({} bytes)", args.out.display(), out.len());
+    Ok(())
+}
+
+fn run() -> Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Train(args) => run_train(args)?,
+        Command::Predict(args) => run_predict(args)?,
+        Command::Ism(args) => run_ism(args)?,
+        Command::Export(args) => run_export(args)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The `promoscope` binary end to end on the tiny config and a slice of the
+//! real DREAM sample (`../shared/data`), on flex.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sample_slice(dir: &Path, lines: usize) -> PathBuf {
+    let shared = std::env::var_os("PROMOSCOPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let text = std::fs::read_to_string(shared.join("data/dream2022_train_sample.txt")).unwrap();
+    let slice: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
+    let path = dir.join("sample.txt");
+    std::fs::write(&path, slice).unwrap();
+    path
+}
+
+/// Runs `promoscope` with a command line split on white space (test paths have none).
+fn run_line(line: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_promoscope"))
+        .args(line.split_whitespace())
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn train_then_predict_ism_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 400);
+    let run = dir.path().join("run");
+    let stdout = ok(&run_line(&format!(
+        "train --data {} --config tiny --backend flex --epochs 4 --epoch-size 300 --batch-size 32 --val-size 100 --val-every 1 --lr 1e-3 --seed 3 --out {}",
+        data.display(),
+        run.display()
+    )));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(losses.len(), 4, "{stdout}");
+    assert!(
+        losses[3] < losses[0],
+        "training loss did not fall: {losses:?}"
+    );
+    let weights = run.join("best.safetensors");
+    assert!(weights.exists() && run.join("last.safetensors").exists());
+
+    // predict: one row per sequence of the slice, parsable numbers.
+    let csv = ok(&run_line(&format!(
+        "predict --weights {} --backend flex --rc-average --skip-bad {}",
+        weights.display(),
+        data.display()
+    )));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "id,prediction,prediction_rc_average");
+    assert_eq!(rows.len(), 1 + 400 - too_long(&data));
+    for row in &rows[1..] {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert!(fields[1].parse::<f32>().unwrap().is_finite());
+        assert!(fields[2].parse::<f32>().unwrap().is_finite());
+    }
+
+    // ism: 3 substitutions per base, deltas relative to the reference row.
+    let sequence = "TGCATTTTTTTCACATCAAAAGGGTTACGGCTGTT";
+    let tsv = ok(&run_line(&format!(
+        "ism --weights {} --backend flex --sequence {sequence}",
+        weights.display()
+    )));
+    let lines: Vec<&str> = tsv.lines().collect();
+    assert!(lines[0].starts_with("# reference prediction "));
+    assert_eq!(lines.len(), 2 + 3 * sequence.len());
+    let reference: f32 = lines[0].rsplit(' ').next().unwrap().parse().unwrap();
+    let first: Vec<&str> = lines[2].split('\t').collect();
+    assert_eq!(&first[..3], ["1", "T", "A"]);
+    let (prediction, delta): (f32, f32) = (first[3].parse().unwrap(), first[4].parse().unwrap());
+    assert!((prediction - reference - delta).abs() < 1e-5);
+
+    // export in f16 with a model card; it loads and predicts nearly the same.
+    let exported = dir.path().join("demo.safetensors");
+    ok(&run_line(&format!(
+        "export --weights {} --out {} --f16 --card trained_on=400_test_lines",
+        weights.display(),
+        exported.display()
+    )));
+    let (_, info) = promoscope_model::weights::load(
+        &std::fs::read(&exported).unwrap(),
+        &burn::prelude::Device::flex(),
+    )
+    .unwrap();
+    assert_eq!(info.metadata["trained_on"], "400_test_lines");
+    assert_eq!(info.config, promoscope_model::ModelConfig::tiny());
+}
+
+fn too_long(data: &Path) -> usize {
+    std::fs::read_to_string(data)
+        .unwrap()
+        .lines()
+        .filter(|l| l.split('\t').next().unwrap().len() > 111)
+        .count()
+}
+
+#[test]
+fn bad_lines_are_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bad.txt");
+    std::fs::write(&data, "ACGT\t1\nACGT\t2\nACZT\t3\n").unwrap();
+    let out = run_line(&format!(
+        "train --data {} --config tiny --backend flex",
+        data.display()
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.txt:3: invalid base 'Z' at position 3"),
+        "{stderr}"
+    );
+
+    let weights = dir.path().join("missing.safetensors");
+    let out = run_line(&format!(
+        "predict --weights {} {}",
+        weights.display(),
+        data.display()
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read weights"));
+
+    let out = run_line(&format!("train --data {} --backend cuda", data.display()));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend \"cuda\""));
+}
