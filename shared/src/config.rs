@@ -159,13 +159,13 @@ impl ModelConfig {
                 self.seq_len, self.block1_pool, self.block2_pool, self.block3_pool
             ));
         }
-        if self.heads == 0 || self.block3_channels % self.heads != 0 {
+        if self.heads == 0 || !self.block3_channels.is_multiple_of(self.heads) {
             return Err(format!(
                 "block3_channels {} must be a multiple of heads {}",
                 self.block3_channels, self.heads
             ));
         }
-        if self.block3_channels % 6 != 0 {
+        if !self.block3_channels.is_multiple_of(6) {
             return Err(format!(
                 "block3_channels {} must be a multiple of 6 (six relative-position feature groups)",
                 self.block3_channels

@@ -11,7 +11,7 @@
 pub fn relative_position_basis(length: usize, features: usize) -> Vec<f32> {
     assert!(length > 0, "relative positions need a length");
     assert!(
-        features % 6 == 0,
+        features.is_multiple_of(6),
         "relative-position features must be a multiple of 6, got {features}"
     );
     let f = features / 6;
