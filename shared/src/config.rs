@@ -150,7 +150,7 @@ impl ModelConfig {
             ("block2_kernel", self.block2_kernel),
             ("block3_kernel", self.block3_kernel),
         ];
-        if let Some((name, k)) = odd.iter().find(|(_, k)| k % 2 == 0) {
+        if let Some((name, k)) = odd.iter().find(|(_, k)| k.is_multiple_of(2)) {
             return Err(format!("{name} must be odd for 'same' padding, got {k}"));
         }
         if self.block3_len() == 0 {

@@ -60,7 +60,10 @@ fn check_golden(device: &Device, backend: &str) -> Vec<(String, f32)> {
     for (name, diff) in &diffs {
         println!("golden {backend} trace.{name}: max |diff| = {diff:.3e}");
     }
-    let worst: Vec<_> = diffs.iter().filter(|(_, d)| !(*d <= TOLERANCE)).collect();
+    let worst: Vec<_> = diffs
+        .iter()
+        .filter(|(_, d)| d.is_nan() || *d > TOLERANCE)
+        .collect();
     assert!(
         worst.is_empty(),
         "{backend}: traces beyond {TOLERANCE}: {worst:?}"

@@ -128,7 +128,7 @@ pub fn train(
             step += 1;
         }
         let seq_per_s = slice.len() as f64 / epoch_start.elapsed().as_secs_f64();
-        if epoch % settings.val_every != 0 && epoch != settings.epochs {
+        if !epoch.is_multiple_of(settings.val_every) && epoch != settings.epochs {
             continue;
         }
         let eval = model.valid();
