@@ -239,8 +239,9 @@ mod tests {
         );
         let scores = dream_scores(&subsets).unwrap();
         let r_perfect = pearson(&perfect.predicted, &perfect.measured).unwrap();
-        let expected_pearson = ((4.65 - 1.25) * r_perfect * r_perfect + 1.25 * 1.0) / 4.65;
-        let expected_spearman = ((4.65 - 1.25) * 1.0 + 1.25 * -1.0) / 4.65;
+        let expected_pearson = ((4.65 - 1.25) * r_perfect * r_perfect + 1.25) / 4.65;
+        // ρ = 1 on every subset but SNV, where ρ = -1.
+        let expected_spearman = ((4.65 - 1.25) - 1.25) / 4.65;
         assert!((scores.pearson_score - expected_pearson).abs() < 1e-12);
         assert!((scores.spearman_score - expected_spearman).abs() < 1e-12);
         assert_eq!(scores.subsets[6].subset, "snv");
