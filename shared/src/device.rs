@@ -88,12 +88,15 @@ impl fmt::Display for SelectedDevice {
     }
 }
 
-fn flex() -> SelectedDevice {
-    SelectedDevice {
-        device: Device::flex(),
-        backend: Backend::Flex,
-        adapter: "CPU".into(),
-        software: false,
+impl SelectedDevice {
+    /// burn's CPU backend, always available (natively and in wasm).
+    pub fn flex() -> Self {
+        SelectedDevice {
+            device: Device::flex(),
+            backend: Backend::Flex,
+            adapter: "CPU".into(),
+            software: false,
+        }
     }
 }
 
@@ -106,10 +109,10 @@ fn flex() -> SelectedDevice {
 #[cfg(not(target_family = "wasm"))]
 pub fn select_device(backend: Backend) -> Result<SelectedDevice, DeviceError> {
     match backend {
-        Backend::Flex => Ok(flex()),
+        Backend::Flex => Ok(SelectedDevice::flex()),
         Backend::Auto => match open_gpu(Backend::Wgpu) {
             Ok(gpu) if !gpu.software => Ok(gpu),
-            _ => Ok(flex()),
+            _ => Ok(SelectedDevice::flex()),
         },
         gpu => open_gpu(gpu),
     }
