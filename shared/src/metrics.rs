@@ -123,7 +123,7 @@ pub fn pair_differences(alt: &[f64], reference: &[f64]) -> Vec<f64> {
 }
 
 /// One subset's correlations.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SubsetScore {
     /// Subset name.
     pub subset: &'static str,
@@ -136,7 +136,7 @@ pub struct SubsetScore {
 }
 
 /// The official DREAM 2022 scores.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DreamScores {
     /// Σ wᵢ·rᵢ² / Σ wᵢ (weights sum to 4.65).
     pub pearson_score: f64,

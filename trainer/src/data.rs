@@ -19,6 +19,8 @@ pub struct Dataset {
     codes: Vec<u8>,
     /// Measured expression per row.
     pub labels: Vec<f32>,
+    /// Test subset per row (`high`, `yeast`, ...), when the file has a `subset` column.
+    pub subsets: Vec<String>,
 }
 
 /// Code of padding positions (one-hot zeros, like N).
@@ -46,6 +48,7 @@ impl Dataset {
             seq_len: self.seq_len,
             codes: self.codes.split_off(keep * self.seq_len),
             labels: self.labels.split_off(keep),
+            subsets: self.subsets.split_off(keep.min(self.subsets.len())),
         };
         (self, tail)
     }
@@ -65,7 +68,10 @@ impl Dataset {
         )
     }
 
-    fn push(&mut self, codes: &[u8], label: f32) {
+    fn push(&mut self, codes: &[u8], label: f32, subset: Option<&str>) {
+        if let Some(subset) = subset {
+            self.subsets.push(subset.to_string());
+        }
         self.codes.extend_from_slice(codes);
         self.codes
             .extend(std::iter::repeat_n(PAD, self.seq_len - codes.len()));
@@ -97,7 +103,7 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
         ..Dataset::default()
     };
     let mut report = ReadReport::default();
-    let mut columns: Option<(usize, usize, char)> = None;
+    let mut columns = Columns::dream();
     for (i, line) in reader.lines().enumerate() {
         let number = i + 1;
         let line = line.with_context(|| format!("{}:{number}: cannot read", path.display()))?;
@@ -106,13 +112,13 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
             continue;
         }
         if number == 1 && is_header(line) {
-            columns = Some(header_columns(line).with_context(|| format!("{}:1", path.display()))?);
+            columns =
+                Columns::from_header(line).with_context(|| format!("{}:1", path.display()))?;
             continue;
         }
-        let (seq_col, expr_col, sep) = columns.unwrap_or((0, 1, '\t'));
-        match parse_line(line, seq_col, expr_col, sep) {
-            Ok((codes, _)) if codes.len() > seq_len => report.too_long += 1,
-            Ok((codes, label)) => data.push(&codes, label),
+        match parse_line(line, &columns) {
+            Ok((codes, ..)) if codes.len() > seq_len => report.too_long += 1,
+            Ok((codes, label, subset)) => data.push(&codes, label, subset),
             Err(problem) if skip_bad_lines => report.bad_lines.push((number, problem)),
             Err(problem) => bail!("{}:{number}: {problem}", path.display()),
         }
@@ -126,28 +132,49 @@ fn is_header(line: &str) -> bool {
         .any(|c| c.trim().eq_ignore_ascii_case("sequence"))
 }
 
-fn header_columns(header: &str) -> Result<(usize, usize, char)> {
-    let sep = if header.contains('\t') { '\t' } else { ',' };
-    let names: Vec<String> = header
-        .split(sep)
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    let find = |name: &str| {
-        names
-            .iter()
-            .position(|c| c == name)
-            .with_context(|| format!("header has no {name:?} column"))
-    };
-    Ok((find("sequence")?, find("expression")?, sep))
+/// Where the fields of a line are.
+struct Columns {
+    sequence: usize,
+    expression: usize,
+    subset: Option<usize>,
+    separator: char,
 }
 
-fn parse_line(
-    line: &str,
-    seq_col: usize,
-    expr_col: usize,
-    sep: char,
-) -> Result<(Vec<u8>, f32), String> {
-    let fields: Vec<&str> = line.split(sep).collect();
+impl Columns {
+    /// `SEQUENCE<TAB>EXPRESSION`, the DREAM format.
+    fn dream() -> Self {
+        Columns {
+            sequence: 0,
+            expression: 1,
+            subset: None,
+            separator: '\t',
+        }
+    }
+
+    /// From a `sequence,expression[,subset]` header (any order, tab or comma).
+    fn from_header(header: &str) -> Result<Self> {
+        let separator = if header.contains('\t') { '\t' } else { ',' };
+        let names: Vec<String> = header
+            .split(separator)
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect();
+        let find = |name: &str| names.iter().position(|c| c == name);
+        let need =
+            |name: &str| find(name).with_context(|| format!("header has no {name:?} column"));
+        Ok(Columns {
+            sequence: need("sequence")?,
+            expression: need("expression")?,
+            subset: find("subset"),
+            separator,
+        })
+    }
+}
+
+fn parse_line<'a>(
+    line: &'a str,
+    columns: &Columns,
+) -> Result<(Vec<u8>, f32, Option<&'a str>), String> {
+    let fields: Vec<&str> = line.split(columns.separator).collect();
     let field = |i: usize, name: &str| {
         fields
             .get(i)
@@ -155,8 +182,9 @@ fn parse_line(
             .filter(|f| !f.is_empty())
             .ok_or_else(|| format!("missing {name} field"))
     };
-    let sequence = field(seq_col, "sequence")?;
-    let expression = field(expr_col, "expression")?;
+    let sequence = field(columns.sequence, "sequence")?;
+    let expression = field(columns.expression, "expression")?;
+    let subset = columns.subset.map(|i| field(i, "subset")).transpose()?;
     let codes = encode(sequence).map_err(|e| e.to_string())?;
     let label: f32 = expression
         .parse()
@@ -164,7 +192,78 @@ fn parse_line(
     if !label.is_finite() {
         return Err(format!("expression {expression:?} is not finite"));
     }
-    Ok((codes, label))
+    Ok((codes, label, subset))
+}
+
+/// Sequence pairs (the DREAM SNV and motif subsets): row i of `alt` pairs with
+/// row i of `reference`; each has its `subset`.
+#[derive(Debug)]
+pub struct Pairs {
+    /// Alternative sequences and their measurements.
+    pub alt: Dataset,
+    /// Reference sequences and their measurements.
+    pub reference: Dataset,
+}
+
+/// Reads a pairs file: a TSV/CSV with columns `alt_sequence, ref_sequence,
+/// alt_expression, ref_expression, subset` (any order).
+pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
+    let mut lines = open(path)?.lines().enumerate();
+    let header = match lines.next() {
+        Some((_, line)) => line.with_context(|| format!("{}:1: cannot read", path.display()))?,
+        None => bail!("{}: empty pairs file", path.display()),
+    };
+    let separator = if header.contains('\t') { '\t' } else { ',' };
+    let names: Vec<String> = header
+        .split(separator)
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    let find = |name: &str| {
+        names
+            .iter()
+            .position(|c| c == name)
+            .with_context(|| format!("{}:1: pairs header has no {name:?} column", path.display()))
+    };
+    let side = |prefix: &str| -> Result<Columns> {
+        Ok(Columns {
+            sequence: find(&format!("{prefix}_sequence"))?,
+            expression: find(&format!("{prefix}_expression"))?,
+            subset: Some(find("subset")?),
+            separator,
+        })
+    };
+    let (alt_columns, ref_columns) = (side("alt")?, side("ref")?);
+    let empty = || Dataset {
+        seq_len,
+        ..Dataset::default()
+    };
+    let mut pairs = Pairs {
+        alt: empty(),
+        reference: empty(),
+    };
+    for (i, line) in lines {
+        let number = i + 1;
+        let line = line.with_context(|| format!("{}:{number}: cannot read", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        for (columns, data) in [
+            (&alt_columns, &mut pairs.alt),
+            (&ref_columns, &mut pairs.reference),
+        ] {
+            let (codes, label, subset) = parse_line(line.trim_end_matches('\r'), columns)
+                .map_err(|problem| anyhow::anyhow!("{}:{number}: {problem}", path.display()))?;
+            if codes.len() > seq_len {
+                bail!(
+                    "{}:{number}: sequence of {} bases is longer than the model's {seq_len}",
+                    path.display(),
+                    codes.len()
+                );
+            }
+            data.push(&codes, label, subset);
+        }
+    }
+    Ok(pairs)
 }
 
 /// A sequence to score and the name it is reported under.
@@ -396,6 +495,29 @@ mod tests {
         assert!(
             err.to_string()
                 .ends_with("s.txt:1: FASTA record \"a\" has no sequence"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pairs_are_read_side_by_side_and_checked() {
+        let (_dir, path) = file(
+            b"subset\tref_sequence\talt_sequence\tref_expression\talt_expression\nsnv\tAC\tAG\t1\t2.5\n",
+            "p.tsv",
+        );
+        let pairs = read_pairs(&path, 4).unwrap();
+        assert_eq!(
+            (pairs.alt.labels, pairs.reference.labels),
+            (vec![2.5], vec![1.0])
+        );
+        assert_eq!(pairs.alt.subsets, ["snv"]);
+        let (_dir, path) = file(
+            b"alt_sequence,ref_sequence,alt_expression,ref_expression,subset\nAC,AC,x,1,snv\n",
+            "p.csv",
+        );
+        let err = format!("{:#}", read_pairs(&path, 4).unwrap_err());
+        assert!(
+            err.ends_with("p.csv:2: expression \"x\" is not a number"),
             "{err}"
         );
     }

@@ -1,6 +1,7 @@
 //! `promoscope`: train and evaluate the HSAYN promoter-expression model.
 
 mod data;
+mod evaluate;
 mod io;
 mod predict;
 mod train;
@@ -29,6 +30,10 @@ enum Command {
     ///
     /// Example: promoscope train --data ../shared/data/dream2022_train_sample.txt --config tiny --epochs 3
     Train(TrainArgs),
+    /// Pearson, Spearman and MSE of trained weights, overall and per subset; the DREAM 2022 scores with --pairs.
+    ///
+    /// Example: promoscope evaluate --weights runs/demo/best.safetensors --data test.tsv --pairs pairs.tsv
+    Evaluate(EvaluateArgs),
     /// Predict expression for every sequence of a file (FASTA, TSV/CSV, DREAM or plain lines).
     ///
     /// Example: promoscope predict --weights runs/demo/best.safetensors seqs.fa --out predictions.csv
@@ -41,6 +46,30 @@ enum Command {
     ///
     /// Example: promoscope export --weights runs/demo/best.safetensors --out www/demo.safetensors --f16 --card trained_on="6,369 DREAM sequences"
     Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    /// Weights.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Measured sequences: DREAM lines, or a TSV/CSV with `sequence,expression[,subset]`
+    /// (subsets high, low, yeast, random, challenging for the DREAM score).
+    #[arg(long)]
+    data: PathBuf,
+    /// Pairs: `alt_sequence, ref_sequence, alt_expression, ref_expression, subset`
+    /// (subsets snv, motif_perturbation, motif_tiling).
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Backend: auto, flex, wgpu or vulkan.
+    #[arg(long, default_value = "auto")]
+    backend: String,
 }
 
 #[derive(clap::Args)]
@@ -222,6 +251,31 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_evaluate(args: EvaluateArgs) -> Result<()> {
+    let scorer = predict::Scorer::load(&args.weights, &args.backend)?;
+    eprintln!("backend: {}", scorer.selected);
+    let seq_len = scorer.info.config.seq_len;
+    let (data, report) = data::read(&args.data, seq_len, false)?;
+    if report.too_long > 0 {
+        eprintln!(
+            "{} sequences longer than {seq_len} left out",
+            report.too_long
+        );
+    }
+    let pairs = args
+        .pairs
+        .as_deref()
+        .map(|p| data::read_pairs(p, seq_len))
+        .transpose()?;
+    let evaluation = evaluate::evaluate(&scorer, &data, pairs.as_ref(), args.batch_size.max(1))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        print!("{}", evaluate::table(&evaluation));
+    }
+    Ok(())
+}
+
 fn run_predict(args: PredictArgs) -> Result<()> {
     let scorer = predict::Scorer::load(&args.weights, &args.backend)?;
     eprintln!("backend: {}", scorer.selected);
@@ -286,6 +340,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
 fn run() -> Result<ExitCode> {
     match Cli::parse().command {
         Command::Train(args) => run_train(args)?,
+        Command::Evaluate(args) => run_evaluate(args)?,
         Command::Predict(args) => run_predict(args)?,
         Command::Ism(args) => run_ism(args)?,
         Command::Export(args) => run_export(args)?,

@@ -90,6 +90,30 @@ fn train_then_predict_ism_and_export() {
     let (prediction, delta): (f32, f32) = (first[3].parse().unwrap(), first[4].parse().unwrap());
     assert!((prediction - reference - delta).abs() < 1e-5);
 
+    // evaluate: per-subset table and the DREAM scores from singles and pairs.
+    let (test, pairs) = dream_test_files(&data, dir.path());
+    let json = ok(&run_line(&format!(
+        "evaluate --weights {} --backend flex --json --data {} --pairs {}",
+        weights.display(),
+        test.display(),
+        pairs.display()
+    )));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["overall"]["n"], 120);
+    assert_eq!(report["subsets"]["high"]["n"], 24);
+    assert_eq!(report["subsets"]["snv"]["n"], 20);
+    let score = report["dream"]["pearson_score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score), "{report}");
+    let table = ok(&run_line(&format!(
+        "evaluate --weights {} --backend flex --data {}",
+        weights.display(),
+        test.display()
+    )));
+    assert!(
+        table.contains("DREAM 2022 score: needs subsets snv, motif_perturbation, motif_tiling"),
+        "{table}"
+    );
+
     // export in f16 with a model card; it loads and predicts nearly the same.
     let exported = dir.path().join("demo.safetensors");
     ok(&run_line(&format!(
@@ -104,6 +128,38 @@ fn train_then_predict_ism_and_export() {
     .unwrap();
     assert_eq!(info.metadata["trained_on"], "400_test_lines");
     assert_eq!(info.config, promoscope_model::ModelConfig::tiny());
+}
+
+/// Writes a DREAM-style test set from the slice: 5 single subsets and 3 pair subsets.
+fn dream_test_files(data: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(data).unwrap();
+    let rows: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split_once('\t').unwrap())
+        .filter(|(s, _)| s.len() <= 111)
+        .take(120)
+        .collect();
+    let singles = ["high", "low", "yeast", "random", "challenging"];
+    let mut tsv = String::from("sequence\texpression\tsubset\n");
+    for (i, (seq, expr)) in rows.iter().enumerate() {
+        tsv.push_str(&format!("{seq}\t{expr}\t{}\n", singles[i % 5]));
+    }
+    let pair_subsets = ["snv", "motif_perturbation", "motif_tiling"];
+    let mut pairs =
+        String::from("alt_sequence,ref_sequence,alt_expression,ref_expression,subset\n");
+    for (i, pair) in rows.chunks(2).enumerate() {
+        let [(alt, alt_e), (reference, ref_e)] = pair else {
+            continue;
+        };
+        pairs.push_str(&format!(
+            "{alt},{reference},{alt_e},{ref_e},{}\n",
+            pair_subsets[i % 3]
+        ));
+    }
+    let (data_path, pairs_path) = (dir.join("test.tsv"), dir.join("pairs.csv"));
+    std::fs::write(&data_path, tsv).unwrap();
+    std::fs::write(&pairs_path, pairs).unwrap();
+    (data_path, pairs_path)
 }
 
 fn too_long(data: &Path) -> usize {
