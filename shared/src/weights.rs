@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -115,7 +115,42 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<(Model, WeightsInfo), Weigh
     Ok((model, info))
 }
 
-/// Replaces every parameter of `model` with the file's.
+/// Gives every parameter an id derived from its golden name, so that state
+/// keyed by id (an optimizer's) survives saving and loading the weights.
+/// [`load_into`] does the same.
+pub fn with_stable_ids(model: Model) -> Model {
+    model.map(&mut StableIds { path: Vec::new() })
+}
+
+/// FNV-1a of the golden name: the same on every run and machine.
+fn stable_id(name: &str) -> ParamId {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    ParamId::from(hash)
+}
+
+struct StableIds {
+    path: Vec<String>,
+}
+
+impl ModuleMapper for StableIds {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, tensor, mapper) = param.consume();
+        Param::from_mapped_value(stable_id(&golden_name(&self.path)), tensor, mapper)
+    }
+}
+
+/// Replaces every parameter of `model` with the file's (ids from the names,
+/// as [`with_stable_ids`]).
 pub fn load_into(model: Model, bytes: &[u8]) -> Result<Model, WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
     let mut loader = Loader {
@@ -268,7 +303,8 @@ impl ModuleMapper for Loader<'_> {
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let name = golden_name(&self.path);
-        let (id, tensor, mapper) = param.consume();
+        let (_, tensor, mapper) = param.consume();
+        let id = stable_id(&name);
         let shape = tensor.dims();
         match self.read(&name, &shape) {
             Ok(Some(data)) => {
@@ -325,6 +361,28 @@ mod tests {
 
     fn path(parts: &[&str]) -> Vec<String> {
         parts.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn stable_ids_follow_names_not_runs() {
+        let device = Device::flex();
+        let ids = |model: &Model| {
+            struct Ids(Vec<ParamId>);
+            impl ModuleVisitor for Ids {
+                fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                    self.0.push(param.id);
+                }
+            }
+            let mut ids = Ids(Vec::new());
+            model.visit(&mut ids);
+            ids.0
+        };
+        let a = with_stable_ids(ModelConfig::tiny().init(&device));
+        let b = with_stable_ids(ModelConfig::tiny().init(&device));
+        assert_eq!(ids(&a), ids(&b));
+        let unique: HashSet<_> = ids(&a).into_iter().collect();
+        assert_eq!(unique.len(), ids(&a).len());
+        assert_ne!(ids(&ModelConfig::tiny().init(&device)), ids(&a));
     }
 
     #[test]

@@ -142,20 +142,20 @@ fn parse_card(entry: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{entry:?} is not key=value"))
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, serde::Serialize, serde::Deserialize)]
 struct TrainArgs {
     /// Training data: `SEQUENCE<TAB>EXPRESSION` lines or a TSV/CSV with a header; `.gz` ok.
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    data: Option<PathBuf>,
     /// Model config: `seed` (the paper's), `tiny`, or a JSON file.
     #[arg(long, default_value = "seed")]
     config: String,
     /// Backend: auto, flex, wgpu or vulkan.
     #[arg(long, default_value = "auto")]
     backend: String,
-    /// Epochs.
-    #[arg(long, default_value_t = 850)]
-    epochs: usize,
+    /// Epochs [default: 850, the seed's 750 + 100].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Sequences per epoch (a random slice; the seed used 307,200).
     #[arg(long, default_value_t = 307_200)]
     epoch_size: usize,
@@ -180,7 +180,15 @@ struct TrainArgs {
     /// Output folder.
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
+    /// Continue the run in this folder from its last checkpoint, with its saved
+    /// options (`--epochs` may raise the total).
+    #[arg(long)]
+    #[serde(skip)]
+    resume: Option<PathBuf>,
 }
+
+/// The options file a run keeps beside its weights, for `--resume`.
+const TRAIN_ARGS: &str = "train_args.json";
 
 fn model_config(name: &str) -> Result<ModelConfig> {
     let config = match name {
@@ -200,21 +208,43 @@ fn model_config(name: &str) -> Result<ModelConfig> {
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {
+    let args = match &args.resume {
+        Some(dir) => {
+            let path = dir.join(TRAIN_ARGS);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
+            let saved: TrainArgs = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a promoscope run", path.display()))?;
+            if !train::has_checkpoint(dir) {
+                bail!("cannot resume: {} has no checkpoint", dir.display());
+            }
+            TrainArgs {
+                epochs: args.epochs.or(saved.epochs),
+                out: dir.clone(),
+                ..saved
+            }
+        }
+        None => args,
+    };
+    let data_path = args
+        .data
+        .clone()
+        .expect("clap requires --data unless --resume");
     let model = model_config(&args.config)?;
     let backend: Backend = args.backend.parse()?;
     let selected = select_device(backend)?;
     eprintln!("backend: {selected}");
-    let (data, report) = data::read(&args.data, model.seq_len, args.skip_bad_lines)?;
+    let (data, report) = data::read(&data_path, model.seq_len, args.skip_bad_lines)?;
     eprintln!(
         "read {} sequences from {} ({} longer than {} dropped, {} bad lines skipped)",
         data.len(),
-        args.data.display(),
+        data_path.display(),
         report.too_long,
         model.seq_len,
         report.bad_lines.len()
     );
     for (line, problem) in report.bad_lines.iter().take(5) {
-        eprintln!("  {}:{line}: {problem}", args.data.display());
+        eprintln!("  {}:{line}: {problem}", data_path.display());
     }
     if args.val_size >= data.len() {
         bail!(
@@ -223,19 +253,25 @@ fn run_train(args: TrainArgs) -> Result<()> {
             data.len()
         );
     }
-    let (train_set, val_set) = data.split_tail(args.val_size);
-    if val_set.len() < 2 || args.batch_size < 2 || args.val_every == 0 {
+    if args.val_size < 2 || args.batch_size < 2 || args.val_every == 0 {
         bail!("need --val-size ≥ 2, --batch-size ≥ 2 and --val-every ≥ 1");
     }
+    let (train_set, val_set) = data.split_tail(args.val_size);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    io::write_atomic(
+        &args.out.join(TRAIN_ARGS),
+        serde_json::to_string_pretty(&args)?.as_bytes(),
+    )?;
     let settings = train::TrainSettings {
         model,
-        epochs: args.epochs,
+        epochs: args.epochs.unwrap_or(850),
         epoch_size: args.epoch_size,
         batch_size: args.batch_size,
         learning_rate: args.lr,
         val_every: args.val_every,
         seed: args.seed,
-        out_dir: args.out,
+        out_dir: args.out.clone(),
     };
     println!("epoch  step  train_loss  val_pearson  val_spearman  seq/s");
     train::train(&settings, &train_set, &val_set, &selected, |m| {

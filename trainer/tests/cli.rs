@@ -198,3 +198,80 @@ fn bad_lines_are_reported_with_file_and_line() {
     let out = run_line(&format!("train --data {} --backend cuda", data.display()));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend \"cuda\""));
 }
+
+fn metrics_of(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A run killed (`kill -9`) after its first checkpoint and resumed ends as the
+/// same run done in one go: same epochs, same step count, same losses.
+#[test]
+fn interrupted_run_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 300);
+    let common = format!(
+        "train --data {} --config tiny --backend flex --epochs 30 --epoch-size 200 --batch-size 32 --val-size 60 --val-every 1 --lr 1e-3 --seed 5",
+        data.display()
+    );
+    let straight = dir.path().join("straight");
+    ok(&run_line(&format!("{common} --out {}", straight.display())));
+
+    let resumed = dir.path().join("resumed");
+    let child = Command::new(env!("CARGO_BIN_EXE_promoscope"))
+        .args(format!("{common} --out {}", resumed.display()).split_whitespace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = resumed.join("checkpoint/state.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !state.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = metrics_of(&resumed).len();
+    assert!(
+        (1..30).contains(&before),
+        "{before} epochs done before the kill"
+    );
+
+    ok(&run_line(&format!("train --resume {}", resumed.display())));
+    let (a, b) = (metrics_of(&straight), metrics_of(&resumed));
+    assert_eq!(a.len(), 30);
+    assert_eq!(b.len(), 30, "epochs lost or repeated");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x["epoch"], &x["step"]), (&y["epoch"], &y["step"]));
+        let (lx, ly) = (
+            x["train_loss"].as_f64().unwrap(),
+            y["train_loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (lx - ly).abs() <= 1e-6 * lx.abs(),
+            "epoch {}: loss {lx} vs {ly}",
+            x["epoch"]
+        );
+        let (px, py) = (
+            x["val_pearson"].as_f64().unwrap(),
+            y["val_pearson"].as_f64().unwrap(),
+        );
+        assert!(
+            (px - py).abs() <= 1e-6,
+            "epoch {}: pearson {px} vs {py}",
+            x["epoch"]
+        );
+    }
+}
+
+#[test]
+fn resume_without_a_checkpoint_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_line(&format!("train --resume {}", dir.path().display()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resume: cannot read"));
+}
