@@ -10,6 +10,7 @@
 //! - [`weights`]: `.safetensors` in the golden file's names and layouts.
 //! - [`metrics`]: Pearson, Spearman, MSE and the DREAM official scores.
 //! - [`device`]: a backend name to a burn `Device`.
+//! - [`swa`]: stochastic weight averaging with refreshed batch-norm statistics.
 //!
 //! This crate knows nothing of files, command lines or the DOM: it takes bytes
 //! and tensors and returns tensors, numbers and typed errors.
@@ -29,6 +30,7 @@ pub mod norm;
 pub mod relative_position;
 pub mod residual;
 pub mod stem;
+pub mod swa;
 pub mod transformer;
 pub mod weights;
 

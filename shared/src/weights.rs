@@ -217,6 +217,72 @@ pub fn to_bytes(
     safetensors::serialize(views, Some(header)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
+/// Every parameter and running statistic of `model`, flattened, by golden name.
+pub fn named_tensors(model: &Model) -> BTreeMap<String, Tensor<1>> {
+    struct Named {
+        path: Vec<String>,
+        tensors: BTreeMap<String, Tensor<1>>,
+    }
+    impl ModuleVisitor for Named {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let tensor = param.val();
+            let len = tensor.shape().num_elements();
+            self.tensors
+                .insert(golden_name(&self.path), tensor.reshape([len]));
+        }
+    }
+    let mut named = Named {
+        path: Vec::new(),
+        tensors: BTreeMap::new(),
+    };
+    model.visit(&mut named);
+    named.tensors
+}
+
+/// `model` with the tensors `replace` returns (flattened, by golden name)
+/// in place of its own; `None` keeps a tensor. Ids and gradient flags stay.
+pub fn replace_tensors(model: Model, replace: impl FnMut(&str) -> Option<Tensor<1>>) -> Model {
+    struct Replacer<F> {
+        path: Vec<String>,
+        replace: F,
+    }
+    impl<F: FnMut(&str) -> Option<Tensor<1>>> ModuleMapper for Replacer<F> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let Some(new) = (self.replace)(&golden_name(&self.path)) else {
+                return param;
+            };
+            let (id, tensor, mapper) = param.consume();
+            let new = new
+                .reshape(tensor.dims())
+                .to_device(&tensor.device())
+                .set_require_grad(tensor.is_require_grad());
+            Param::from_mapped_value(id, new, mapper)
+        }
+    }
+    model.map(&mut Replacer {
+        path: Vec::new(),
+        replace,
+    })
+}
+
+/// Whether a golden name is a batch-norm running statistic (state, not a
+/// trained parameter).
+pub fn is_running_statistic(name: &str) -> bool {
+    name.ends_with(".running_mean") || name.ends_with(".running_var")
+}
+
 /// The golden name of a parameter at a module path (see the table above).
 pub fn golden_name(path: &[String]) -> String {
     let mut parts: Vec<String> = Vec::with_capacity(path.len());

@@ -1,18 +1,23 @@
 //! `promoscope`: train and evaluate the HSAYN promoter-expression model.
 
+mod bench;
 mod data;
 mod evaluate;
 mod io;
+mod plot;
 mod predict;
 mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use promoscope_model::device::select_device;
 use promoscope_model::{Backend, ModelConfig};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +51,32 @@ enum Command {
     ///
     /// Example: promoscope export --weights runs/demo/best.safetensors --out www/demo.safetensors --f16 --card trained_on="6,369 DREAM sequences"
     Export(ExportArgs),
+    /// Sequences per second of inference and training steps, and the time of one ISM, as a table.
+    ///
+    /// Example: promoscope bench --backend flex --infer-batch 256 --train-batch 64
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Model config: `seed` (the paper's), `tiny`, or a JSON file.
+    #[arg(long, default_value = "seed")]
+    config: String,
+    /// Backend: auto, flex, wgpu or vulkan.
+    #[arg(long, default_value = "auto")]
+    backend: String,
+    /// Inference batch sizes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    infer_batch: Vec<usize>,
+    /// Training-step batch sizes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    train_batch: Vec<usize>,
+    /// Timed repetitions per figure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Also append the table to this Markdown file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +119,11 @@ struct PredictArgs {
     /// Skip (and count) sequences with invalid bases or too long, instead of stopping.
     #[arg(long)]
     skip_bad: bool,
+    /// Also report each prediction's quantile (0 to 1) among the values of this
+    /// file (last field of each line: DREAM lines, predict output, or numbers),
+    /// mapping predictions to the uniform distribution as the seed did.
+    #[arg(long, value_name = "REF")]
+    quantile_normalize: Option<PathBuf>,
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
@@ -108,8 +144,12 @@ struct IsmArgs {
     #[arg(long)]
     fasta: Option<PathBuf>,
     /// Output: a TSV file for `--sequence` (`-` for stdout), a folder for `--fasta`.
+    /// Beside each table file, a PNG heat map of the same name.
     #[arg(long, default_value = "-")]
     out: PathBuf,
+    /// Heat map PNG for `--sequence` (default: the `--out` file with `.png`).
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -165,6 +205,25 @@ struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-4)]
     lr: f64,
+    /// The last this many epochs are the fine-tuning stage (the seed: 100)...
+    #[arg(long, default_value_t = 100)]
+    fine_tune_epochs: usize,
+    /// ...at this learning rate.
+    #[arg(long, default_value_t = 3e-5)]
+    fine_tune_lr: f64,
+    /// First optimizer step of stochastic weight averaging (the seed's
+    /// `tfa.optimizers.SWA` counts steps).
+    #[arg(long, default_value_t = 150)]
+    swa_start: usize,
+    /// Steps between averaged weights.
+    #[arg(long, default_value_t = 30)]
+    swa_every: usize,
+    /// Training batches run to recompute the averaged model's batch-norm statistics.
+    #[arg(long, default_value_t = 16)]
+    swa_bn_batches: usize,
+    /// Train without weight averaging.
+    #[arg(long)]
+    no_swa: bool,
     /// Validation set: the last N sequences of the file (the seed used 104,448).
     #[arg(long, default_value_t = 104_448)]
     val_size: usize,
@@ -207,7 +266,7 @@ fn model_config(name: &str) -> Result<ModelConfig> {
     Ok(config)
 }
 
-fn run_train(args: TrainArgs) -> Result<()> {
+fn run_train(args: TrainArgs) -> Result<ExitCode> {
     let args = match &args.resume {
         Some(dir) => {
             let path = dir.join(TRAIN_ARGS);
@@ -269,22 +328,68 @@ fn run_train(args: TrainArgs) -> Result<()> {
         epoch_size: args.epoch_size,
         batch_size: args.batch_size,
         learning_rate: args.lr,
+        fine_tune_epochs: args.fine_tune_epochs,
+        fine_tune_lr: args.fine_tune_lr,
+        swa: (!args.no_swa).then_some(train::SwaSettings {
+            start: args.swa_start,
+            every: args.swa_every,
+            bn_batches: args.swa_bn_batches,
+        }),
         val_every: args.val_every,
         seed: args.seed,
         out_dir: args.out.clone(),
     };
-    println!("epoch  step  train_loss  val_pearson  val_spearman  seq/s");
-    train::train(&settings, &train_set, &val_set, &selected, |m| {
-        println!(
-            "{:>5} {:>5} {:>11.4} {:>12.4} {:>13.4} {:>6.0}",
-            m.epoch, m.step, m.train_loss, m.val_pearson, m.val_spearman, m.seq_per_s
+    // Ctrl-C (or SIGTERM) asks for a checkpoint after the current step; a
+    // second one exits at once.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupt.clone())?;
+        signal_hook::flag::register(signal, interrupt.clone())?;
+    }
+    println!("epoch  step       lr  train_loss  val_pearson  val_spearman  swa_pearson  seq/s");
+    let outcome = train::train(
+        &settings,
+        &train_set,
+        &val_set,
+        &selected,
+        &interrupt,
+        |m| {
+            let swa = m.swa_pearson.map_or("-".to_string(), |p| format!("{p:.4}"));
+            println!(
+                "{:>5} {:>5} {:>8.1e} {:>11.4} {:>12.4} {:>13.4} {:>12} {:>6.0}",
+                m.epoch,
+                m.step,
+                m.lr,
+                m.train_loss,
+                m.val_pearson,
+                m.val_spearman,
+                swa,
+                m.seq_per_s
+            );
+        },
+    )?;
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: checkpoint saved; continue with `promoscope train --resume {}`",
+            settings.out_dir.display()
         );
-    })?;
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(best) = outcome
+        .history
+        .iter()
+        .max_by(|a, b| a.val_pearson.total_cmp(&b.val_pearson))
+    {
+        println!(
+            "best: epoch {}, val Pearson {:.4}, Spearman {:.4}",
+            best.epoch, best.val_pearson, best.val_spearman
+        );
+    }
     println!(
         "weights: {}",
         settings.out_dir.join("best.safetensors").display()
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
@@ -319,6 +424,11 @@ fn run_predict(args: PredictArgs) -> Result<()> {
         batch_size: args.batch_size.max(1),
         rc_average: args.rc_average,
         skip_bad: args.skip_bad,
+        quantiles: args
+            .quantile_normalize
+            .as_deref()
+            .map(predict::Quantiles::read)
+            .transpose()?,
     };
     let (scored, skipped) = predict::predict(&scorer, &args.input, &args.out, &options)?;
     eprintln!("scored {scored} sequences, skipped {skipped}");
@@ -329,11 +439,21 @@ fn run_ism(args: IsmArgs) -> Result<()> {
     let scorer = predict::Scorer::load(&args.weights, &args.backend)?;
     eprintln!("backend: {}", scorer.selected);
     if let Some(sequence) = &args.sequence {
-        let table = predict::ism_table(&scorer, sequence, args.batch_size)?;
-        if args.out.as_os_str() == "-" {
-            print!("{table}");
+        let (reference, table) = predict::ism_scores(&scorer, sequence, args.batch_size)?;
+        let tsv = predict::ism_tsv(reference, &table);
+        let to_stdout = args.out.as_os_str() == "-";
+        if to_stdout {
+            print!("{tsv}");
         } else {
-            io::write_atomic(&args.out, table.as_bytes())?;
+            io::write_atomic(&args.out, tsv.as_bytes())?;
+        }
+        let plot = args
+            .plot
+            .clone()
+            .or_else(|| (!to_stdout).then(|| args.out.with_extension("png")));
+        if let Some(plot) = plot {
+            plot::ism_heat_map(sequence.len(), reference, &table, &plot)?;
+            eprintln!("heat map: {}", plot.display());
         }
         return Ok(());
     }
@@ -345,10 +465,16 @@ fn run_ism(args: IsmArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     for record in data::SequenceReader::open(fasta)? {
         let record = record?;
-        let table = predict::ism_table(&scorer, &record.sequence, args.batch_size)
+        let (reference, table) = predict::ism_scores(&scorer, &record.sequence, args.batch_size)
             .with_context(|| format!("{}: sequence {}", fasta.display(), record.id))?;
         let path = predict::ism_path(&args.out, &record.id);
-        io::write_atomic(&path, table.as_bytes())?;
+        io::write_atomic(&path, predict::ism_tsv(reference, &table).as_bytes())?;
+        plot::ism_heat_map(
+            record.sequence.len(),
+            reference,
+            &table,
+            &path.with_extension("png"),
+        )?;
         eprintln!("{}: {}", record.id, path.display());
     }
     Ok(())
@@ -373,9 +499,29 @@ fn run_export(args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_bench(args: BenchArgs) -> Result<()> {
+    let selected = select_device(args.backend.parse()?)?;
+    let settings = bench::BenchSettings {
+        model: model_config(&args.config)?,
+        infer_batches: args.infer_batch,
+        train_batches: args.train_batch,
+        repeats: args.repeats,
+    };
+    let figures = bench::run(&settings, &selected)?;
+    let table = bench::table(&figures, &selected);
+    print!("{table}");
+    if let Some(path) = &args.out {
+        let mut text = std::fs::read_to_string(path).unwrap_or_default();
+        text.push_str(&table);
+        io::write_atomic(path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn run() -> Result<ExitCode> {
     match Cli::parse().command {
-        Command::Train(args) => run_train(args)?,
+        Command::Train(args) => return run_train(args),
+        Command::Bench(args) => run_bench(args)?,
         Command::Evaluate(args) => run_evaluate(args)?,
         Command::Predict(args) => run_predict(args)?,
         Command::Ism(args) => run_ism(args)?,

@@ -1,17 +1,17 @@
 //! `promoscope predict` and `promoscope ism`: scores with trained weights.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use promoscope_model::encoding::{one_hot, reverse_complement};
-use promoscope_model::ism::Mutagenesis;
+use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Model, SelectedDevice, device::select_device};
 
 use crate::data::{Named, SequenceReader};
-use crate::io::write_atomic;
+use crate::io::AtomicFile;
 
 /// A model ready to score, and where it runs.
 pub struct Scorer {
@@ -55,6 +55,63 @@ pub struct PredictOptions {
     pub rc_average: bool,
     /// Skip (and count) unusable sequences instead of stopping.
     pub skip_bad: bool,
+    /// Also report each prediction's quantile in this reference distribution.
+    pub quantiles: Option<Quantiles>,
+}
+
+/// A reference distribution, to map values to quantiles in [0, 1]: the seed
+/// normalised its test predictions to the uniform distribution this way.
+pub struct Quantiles {
+    sorted: Vec<f64>,
+}
+
+impl Quantiles {
+    /// From values (at least one, all finite).
+    pub fn new(mut values: Vec<f64>) -> Result<Self> {
+        if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+            bail!("a quantile reference needs at least one value, all finite");
+        }
+        values.sort_by(f64::total_cmp);
+        Ok(Quantiles { sorted: values })
+    }
+
+    /// Reads the last field (tab, comma or space separated) of every line of
+    /// `path`: DREAM lines, `promoscope predict` output or one number per
+    /// line. A first line that is not a number is a header.
+    pub fn read(path: &Path) -> Result<Self> {
+        let mut values = Vec::new();
+        for (i, line) in crate::data::open(path)?.lines().enumerate() {
+            let line =
+                line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+            let field = line
+                .trim_end()
+                .rsplit(['\t', ',', ' '])
+                .next()
+                .unwrap_or("");
+            if field.is_empty() {
+                continue;
+            }
+            // Parsed as f32, the precision of predictions, so that a
+            // prediction equals its own printed value.
+            match field.parse::<f32>() {
+                Ok(v) if v.is_finite() => values.push(f64::from(v)),
+                Err(_) if i == 0 => {}
+                _ => bail!(
+                    "{}:{}: {field:?} is not a finite number",
+                    path.display(),
+                    i + 1
+                ),
+            }
+        }
+        Self::new(values).with_context(|| path.display().to_string())
+    }
+
+    /// The fraction of reference values below `x`, ties counting half.
+    pub fn quantile(&self, x: f64) -> f64 {
+        let below = self.sorted.partition_point(|&v| v < x);
+        let not_above = self.sorted.partition_point(|&v| v <= x);
+        (below as f64 + (not_above - below) as f64 / 2.0) / self.sorted.len() as f64
+    }
 }
 
 /// Scores every sequence of `input` into a CSV at `out` (stdout for `-`);
@@ -65,17 +122,36 @@ pub fn predict(
     out: &Path,
     options: &PredictOptions,
 ) -> Result<(usize, usize)> {
-    let to_stdout = out.as_os_str() == "-";
-    let mut csv: Vec<u8> = Vec::new();
-    let header = if options.rc_average {
-        "id,prediction,prediction_rc_average\n"
-    } else {
-        "id,prediction\n"
-    };
-    csv.extend_from_slice(header.as_bytes());
+    if out.as_os_str() == "-" {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let counts = predict_into(scorer, input, &mut stdout, options)?;
+        stdout.flush()?;
+        return Ok(counts);
+    }
+    // Streamed to a temporary file: bounded memory, and no half-written CSV.
+    let mut file = AtomicFile::create(out)?;
+    let counts = predict_into(scorer, input, &mut file, options)?;
+    file.commit()?;
+    Ok(counts)
+}
+
+fn predict_into(
+    scorer: &Scorer,
+    input: &Path,
+    csv: &mut dyn Write,
+    options: &PredictOptions,
+) -> Result<(usize, usize)> {
+    let mut header = String::from("id,prediction");
+    if options.rc_average {
+        header.push_str(",prediction_rc_average");
+    }
+    if options.quantiles.is_some() {
+        header.push_str(",quantile");
+    }
+    writeln!(csv, "{header}")?;
     let (mut scored, mut skipped) = (0, 0);
     let mut batch: Vec<Named> = Vec::with_capacity(options.batch_size);
-    let mut flush = |batch: &mut Vec<Named>, csv: &mut Vec<u8>| -> Result<()> {
+    let mut flush = |batch: &mut Vec<Named>, csv: &mut dyn Write| -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -92,17 +168,19 @@ pub fn predict(
         };
         for (i, named) in batch.iter().enumerate() {
             write!(csv, "{},{}", named.id, forward[i])?;
+            // The quantile is of the reported score: RC-averaged when asked.
+            let mut score = forward[i];
             if options.rc_average {
-                write!(csv, ",{}", (forward[i] + reverse[i]) / 2.0)?;
+                score = (forward[i] + reverse[i]) / 2.0;
+                write!(csv, ",{score}")?;
             }
-            csv.push(b'\n');
+            if let Some(quantiles) = &options.quantiles {
+                write!(csv, ",{}", quantiles.quantile(f64::from(score)))?;
+            }
+            writeln!(csv)?;
         }
         scored += batch.len();
         batch.clear();
-        if to_stdout {
-            std::io::stdout().write_all(csv)?;
-            csv.clear();
-        }
         Ok(())
     };
     let seq_len = scorer.info.config.seq_len;
@@ -125,19 +203,20 @@ pub fn predict(
         }
         batch.push(record);
         if batch.len() == options.batch_size {
-            flush(&mut batch, &mut csv)?;
+            flush(&mut batch, csv)?;
         }
     }
-    flush(&mut batch, &mut csv)?;
-    if !to_stdout {
-        write_atomic(out, &csv)?;
-    }
+    flush(&mut batch, csv)?;
     Ok((scored, skipped))
 }
 
-/// Every single-base substitution of `sequence`, scored, as a TSV table
-/// (position is 1-based).
-pub fn ism_table(scorer: &Scorer, sequence: &str, batch_size: usize) -> Result<String> {
+/// Every single-base substitution of `sequence`, scored: the reference
+/// prediction and one row per substitution.
+pub fn ism_scores(
+    scorer: &Scorer,
+    sequence: &str,
+    batch_size: usize,
+) -> Result<(f32, Vec<ScoredSubstitution>)> {
     let seq_len = scorer.info.config.seq_len;
     let mutagenesis = Mutagenesis::new(sequence)?;
     if mutagenesis.len() > seq_len {
@@ -159,7 +238,11 @@ pub fn ism_table(scorer: &Scorer, sequence: &str, batch_size: usize) -> Result<S
                 .try_into_vec_as::<f32>()?,
         );
     }
-    let (reference, table) = mutagenesis.score(&predictions);
+    Ok(mutagenesis.score(&predictions))
+}
+
+/// An ISM as a tidy TSV table (position is 1-based).
+pub fn ism_tsv(reference: f32, table: &[ScoredSubstitution]) -> String {
     let mut tsv =
         format!("# reference prediction {reference}\nposition\tref\talt\tprediction\tdelta\n");
     for row in table {
@@ -173,7 +256,7 @@ pub fn ism_table(scorer: &Scorer, sequence: &str, batch_size: usize) -> Result<S
             row.delta
         ));
     }
-    Ok(tsv)
+    tsv
 }
 
 /// Where `ism` writes the table of one named sequence.
@@ -189,4 +272,34 @@ pub fn ism_path(out_dir: &Path, id: &str) -> PathBuf {
         })
         .collect();
     out_dir.join(format!("{safe}.ism.tsv"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_the_reference_cdf_with_ties_halved() {
+        let q = Quantiles::new(vec![3.0, 1.0, 2.0, 2.0]).unwrap();
+        assert_eq!(q.quantile(0.0), 0.0);
+        assert_eq!(q.quantile(1.5), 0.25);
+        assert_eq!(q.quantile(2.0), 0.5);
+        assert_eq!(q.quantile(9.0), 1.0);
+        assert!(Quantiles::new(vec![]).is_err());
+        assert!(Quantiles::new(vec![f64::NAN]).is_err());
+    }
+
+    #[test]
+    fn quantile_reference_files_name_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ref.csv");
+        std::fs::write(&path, "id,prediction\na,1.5\nb,2.5\n").unwrap();
+        assert_eq!(Quantiles::read(&path).unwrap().quantile(2.0), 0.5);
+        std::fs::write(&path, "ACGT\t1\nACGT\tx\n").unwrap();
+        let err = format!("{:#}", Quantiles::read(&path).err().unwrap());
+        assert!(
+            err.contains("ref.csv:2: \"x\" is not a finite number"),
+            "{err}"
+        );
+    }
 }

@@ -1,14 +1,18 @@
 //! The training loop: Adam on MSE, random epoch slices, validation Pearson and
-//! Spearman, the best weights kept, and a checkpoint after every epoch from
-//! which `--resume` continues (after a crash or `kill -9` too).
+//! Spearman, the best weights kept, stochastic weight averaging, and a
+//! checkpoint after every epoch (and on Ctrl-C) from which `--resume`
+//! continues (after a crash or `kill -9` too).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use promoscope_model::swa::{self, WeightAverage};
 use promoscope_model::weights::{self, Precision};
 use promoscope_model::{Model, ModelConfig, SelectedDevice, metrics};
 use rand::SeedableRng;
@@ -18,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::io::write_atomic;
+use crate::plot;
 
 /// Everything a training run is given.
 #[derive(Clone, Debug)]
@@ -32,12 +37,71 @@ pub struct TrainSettings {
     pub batch_size: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
+    /// The last this many epochs are the fine-tuning stage...
+    pub fine_tune_epochs: usize,
+    /// ...at this learning rate.
+    pub fine_tune_lr: f64,
+    /// Stochastic weight averaging, when set.
+    pub swa: Option<SwaSettings>,
     /// Validate every this many epochs (and after the last).
     pub val_every: usize,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
     /// Where weights, metrics and checkpoints go.
     pub out_dir: PathBuf,
+}
+
+impl TrainSettings {
+    /// The learning rate of a (1-based) epoch: the fine-tuning rate in the
+    /// last `fine_tune_epochs`, when the run is longer than that stage.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        if self.epochs > self.fine_tune_epochs && epoch + self.fine_tune_epochs > self.epochs {
+            self.fine_tune_lr
+        } else {
+            self.learning_rate
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
+        let settings = |epochs| TrainSettings {
+            model: ModelConfig::tiny(),
+            epochs,
+            epoch_size: 1,
+            batch_size: 2,
+            learning_rate: 1e-4,
+            fine_tune_epochs: 100,
+            fine_tune_lr: 3e-5,
+            swa: None,
+            val_every: 1,
+            seed: 0,
+            out_dir: PathBuf::new(),
+        };
+        let seed = settings(850);
+        assert_eq!(seed.lr_at(1), 1e-4);
+        assert_eq!(seed.lr_at(750), 1e-4);
+        assert_eq!(seed.lr_at(751), 3e-5);
+        assert_eq!(seed.lr_at(850), 3e-5);
+        assert_eq!(settings(12).lr_at(12), 1e-4);
+    }
+}
+
+/// When weights are averaged, in optimizer steps: the seed's
+/// `tfa.optimizers.SWA(start_averaging=150, average_period=30)` counts
+/// optimizer iterations.
+#[derive(Clone, Debug)]
+pub struct SwaSettings {
+    /// First step averaged.
+    pub start: usize,
+    /// Steps between averaged points.
+    pub every: usize,
+    /// Training batches run to refresh the averaged model's batch-norm statistics.
+    pub bn_batches: usize,
 }
 
 /// One validation.
@@ -55,6 +119,12 @@ pub struct EpochMetrics {
     pub val_pearson: f64,
     /// Validation Spearman ρ.
     pub val_spearman: f64,
+    /// Validation Pearson r of the weight average (once averaging started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_pearson: Option<f64>,
+    /// Validation Spearman ρ of the weight average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_spearman: Option<f64>,
     /// Training throughput of the epoch.
     pub seq_per_s: f64,
     /// Training seconds so far (across resumes).
@@ -78,6 +148,17 @@ pub struct Progress {
     pub wall_s: f64,
     /// Every validation so far.
     pub history: Vec<EpochMetrics>,
+    /// Models in the weight average (0: not started).
+    #[serde(default)]
+    pub swa_count: usize,
+}
+
+/// How a call to [`train`] ended.
+pub struct Outcome {
+    /// Every validation of the run.
+    pub history: Vec<EpochMetrics>,
+    /// Stopped by Ctrl-C after saving a checkpoint.
+    pub interrupted: bool,
 }
 
 /// Predictions of `model` (eval mode) for every row of `data`.
@@ -108,6 +189,8 @@ struct State {
     progress: Progress,
     weights: String,
     optimizer: String,
+    #[serde(default)]
+    swa: Option<String>,
 }
 
 impl Checkpoints {
@@ -116,6 +199,7 @@ impl Checkpoints {
         model: &Model,
         config: &ModelConfig,
         optimizer: &burn::optim::ModuleOptimizer,
+        average: Option<&WeightAverage>,
         progress: &Progress,
     ) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
@@ -126,9 +210,13 @@ impl Checkpoints {
             progress: progress.clone(),
             weights: format!("weights-{tag}.safetensors"),
             optimizer: format!("optimizer-{tag}.bin"),
+            swa: average.map(|_| format!("swa-{tag}.safetensors")),
         };
-        let model_bytes = weights::to_bytes(model, config, &BTreeMap::new(), Precision::F32)?;
-        write_atomic(&self.dir.join(&state.weights), &model_bytes)?;
+        let to_bytes = |model| weights::to_bytes(model, config, &BTreeMap::new(), Precision::F32);
+        write_atomic(&self.dir.join(&state.weights), &to_bytes(model)?)?;
+        if let (Some(average), Some(name)) = (average, &state.swa) {
+            write_atomic(&self.dir.join(name), &to_bytes(&average.model)?)?;
+        }
         let optimizer_bytes = optimizer
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("optimizer state: {e:?}"))?;
@@ -140,6 +228,9 @@ impl Checkpoints {
         if let Some(old) = old.filter(|old| old.weights != state.weights) {
             std::fs::remove_file(self.dir.join(old.weights)).ok();
             std::fs::remove_file(self.dir.join(old.optimizer)).ok();
+            if let Some(swa) = old.swa {
+                std::fs::remove_file(self.dir.join(swa)).ok();
+            }
         }
         Ok(())
     }
@@ -152,23 +243,42 @@ impl Checkpoints {
             .with_context(|| format!("{}: not a checkpoint state", path.display()))
     }
 
-    /// The checkpointed model (on `device`), optimizer and progress.
-    fn load(&self, device: &Device) -> Result<(Model, burn::optim::ModuleOptimizer, Progress)> {
+    /// The checkpointed model (on `device`), optimizer, weight average (on
+    /// `inference`) and progress.
+    fn load(&self, device: &Device, inference: &Device) -> Result<Resumed> {
         let state = self.state()?;
-        let path = self.dir.join(&state.weights);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let (model, _) =
-            weights::load(&bytes, device).with_context(|| path.display().to_string())?;
+        let read_model = |name: &str, device: &Device| -> Result<Model> {
+            let path = self.dir.join(name);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let (model, _) =
+                weights::load(&bytes, device).with_context(|| path.display().to_string())?;
+            Ok(model)
+        };
+        let model = read_model(&state.weights, device)?;
+        let average = match &state.swa {
+            Some(name) => Some(WeightAverage::resume(
+                read_model(name, inference)?,
+                state.progress.swa_count,
+            )),
+            None => None,
+        };
         let path = self.dir.join(&state.optimizer);
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let optimizer = adam()
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
-        Ok((model, optimizer, state.progress))
+        Ok((model, optimizer, average, state.progress))
     }
 }
+
+type Resumed = (
+    Model,
+    burn::optim::ModuleOptimizer,
+    Option<WeightAverage>,
+    Progress,
+);
 
 fn adam() -> burn::optim::ModuleOptimizer {
     // Keras' epsilon, as the seed's optimizer.
@@ -181,34 +291,34 @@ pub fn has_checkpoint(dir: &Path) -> bool {
 }
 
 /// Trains on `train`, validating on `val`, continuing from the output folder's
-/// checkpoint when there is one. Writes `best.safetensors`, `last.safetensors`,
-/// `metrics.jsonl` and `checkpoint/`; returns every validation.
+/// checkpoint when there is one. Writes `best.safetensors`, `last.safetensors`
+/// (and `swa.safetensors` with averaging), `metrics.jsonl`,
+/// `learning_curve.png` and `checkpoint/`. When `interrupt` becomes true it
+/// saves a checkpoint after the current step and returns.
 pub fn train(
     settings: &TrainSettings,
     train: &Dataset,
     val: &Dataset,
     selected: &SelectedDevice,
+    interrupt: &AtomicBool,
     mut on_epoch: impl FnMut(&EpochMetrics),
-) -> Result<Vec<EpochMetrics>> {
+) -> Result<Outcome> {
     let out = &settings.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let device = selected.device.clone().autodiff();
     let checkpoints = Checkpoints {
         dir: out.join("checkpoint"),
     };
-    let (mut model, mut optimizer, mut progress) = if has_checkpoint(out) {
-        checkpoints.load(&device)?
+    let (mut model, mut optimizer, mut average, mut progress) = if has_checkpoint(out) {
+        checkpoints.load(&device, &selected.device)?
     } else {
         device.seed(settings.seed);
         let model = weights::with_stable_ids(settings.model.init(&device));
-        (
-            model,
-            adam(),
-            Progress {
-                epoch: 1,
-                ..Progress::default()
-            },
-        )
+        let progress = Progress {
+            epoch: 1,
+            ..Progress::default()
+        };
+        (model, adam(), None, progress)
     };
     let card = BTreeMap::from([(
         "trained_on".to_string(),
@@ -218,12 +328,21 @@ pub fn train(
         let bytes = weights::to_bytes(model, &settings.model, &card, Precision::F32)?;
         write_atomic(&out.join(name), &bytes)
     };
+    let validate = |model: &Model| -> (f64, f64) {
+        let predicted = predict(model, val, settings.batch_size, &selected.device);
+        let measured: Vec<f64> = val.labels.iter().map(|&v| f64::from(v)).collect();
+        (
+            metrics::pearson(&predicted, &measured).unwrap_or(f64::NAN),
+            metrics::spearman(&predicted, &measured).unwrap_or(f64::NAN),
+        )
+    };
 
     let start = Instant::now()
         .checked_sub(std::time::Duration::from_secs_f64(progress.wall_s))
         .unwrap_or_else(Instant::now);
     while progress.epoch <= settings.epochs {
         let epoch = progress.epoch;
+        let lr = settings.lr_at(epoch);
         let epoch_start = Instant::now();
         // The epoch's order and dropout depend only on (seed, epoch, step): a
         // resumed run repeats exactly what the interrupted one would have done.
@@ -236,21 +355,48 @@ pub fn train(
             .chunks(settings.batch_size)
             .filter(|c| c.len() >= 2)
             .collect();
-        let first = progress.batch;
-        for chunk in &batches[first.min(batches.len())..] {
+        let first = progress.batch.min(batches.len());
+        let bar = epoch_bar(epoch, settings.epochs, &batches[first..]);
+        for chunk in &batches[first..] {
             device.seed(settings.seed ^ (progress.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (x, y) = train.batch(chunk, &device);
             let loss = (model.forward(x) - y).powi_scalar(2).mean();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             progress.loss_sum += f64::from(loss.into_scalar::<f32>());
-            model = optimizer.step(settings.learning_rate, model, grads);
+            model = optimizer.step(lr, model, grads);
             progress.step += 1;
             progress.batch += 1;
+            if let Some(swa) = &settings.swa
+                && progress.step >= swa.start
+                && (progress.step - swa.start).is_multiple_of(swa.every.max(1))
+            {
+                match &mut average {
+                    Some(average) => average.add(&model),
+                    None => average = Some(WeightAverage::new(&model)),
+                }
+                progress.swa_count = average.as_ref().map_or(0, |a| a.count);
+            }
+            bar.inc(chunk.len() as u64);
+            bar.set_message(format!("{:.4}", progress.loss_sum / progress.batch as f64));
+            if interrupt.load(Ordering::SeqCst) {
+                bar.abandon();
+                progress.wall_s = start.elapsed().as_secs_f64();
+                let average = average.as_ref();
+                checkpoints.save(
+                    &model.valid(),
+                    &settings.model,
+                    &optimizer,
+                    average,
+                    &progress,
+                )?;
+                return Ok(Outcome {
+                    history: progress.history,
+                    interrupted: true,
+                });
+            }
         }
-        let trained: usize = batches[first.min(batches.len())..]
-            .iter()
-            .map(|c| c.len())
-            .sum();
+        bar.finish_and_clear();
+        let trained: usize = batches[first..].iter().map(|c| c.len()).sum();
         let seq_per_s = trained as f64 / epoch_start.elapsed().as_secs_f64();
         let train_loss = progress.loss_sum / progress.batch.max(1) as f64;
         progress.epoch += 1;
@@ -258,24 +404,39 @@ pub fn train(
         progress.loss_sum = 0.0;
         if epoch.is_multiple_of(settings.val_every) || epoch == settings.epochs {
             let eval = model.valid();
-            let predicted = predict(&eval, val, settings.batch_size, &selected.device);
-            let measured: Vec<f64> = val.labels.iter().map(|&v| f64::from(v)).collect();
+            let (val_pearson, val_spearman) = validate(&eval);
+            let (mut swa_pearson, mut swa_spearman) = (None, None);
+            if let (Some(average), Some(swa)) = (&mut average, &settings.swa) {
+                // Statistics for the averaged weights, from the epoch's first batches.
+                let refresh = batches
+                    .iter()
+                    .take(swa.bn_batches)
+                    .map(|chunk| train.batch(chunk, &selected.device).0);
+                average.model = swa::refresh_batch_norm(
+                    average.model.clone(),
+                    &settings.model,
+                    refresh,
+                    &device,
+                )?;
+                let (p, s) = validate(&average.model);
+                (swa_pearson, swa_spearman) = (Some(p), Some(s));
+                save(&average.model, "swa.safetensors")?;
+            }
             let entry = EpochMetrics {
                 epoch,
                 step: progress.step,
-                lr: settings.learning_rate,
+                lr,
                 train_loss,
-                val_pearson: metrics::pearson(&predicted, &measured).unwrap_or(f64::NAN),
-                val_spearman: metrics::spearman(&predicted, &measured).unwrap_or(f64::NAN),
+                val_pearson,
+                val_spearman,
+                swa_pearson,
+                swa_spearman,
                 seq_per_s,
                 wall_s: start.elapsed().as_secs_f64(),
             };
             on_epoch(&entry);
-            if progress
-                .best_pearson
-                .is_none_or(|best| entry.val_pearson > best)
-            {
-                progress.best_pearson = Some(entry.val_pearson);
+            if progress.best_pearson.is_none_or(|best| val_pearson > best) {
+                progress.best_pearson = Some(val_pearson);
                 save(&eval, "best.safetensors")?;
             }
             progress.history.push(entry);
@@ -285,10 +446,35 @@ pub fn train(
                 .map(|m| serde_json::to_string(m).map(|line| line + "\n"))
                 .collect::<Result<_, _>>()?;
             write_atomic(&out.join("metrics.jsonl"), log.as_bytes())?;
+            plot::learning_curve(&progress.history, &out.join("learning_curve.png"))?;
         }
         progress.wall_s = start.elapsed().as_secs_f64();
-        checkpoints.save(&model.valid(), &settings.model, &optimizer, &progress)?;
+        checkpoints.save(
+            &model.valid(),
+            &settings.model,
+            &optimizer,
+            average.as_ref(),
+            &progress,
+        )?;
     }
     save(&model.valid(), "last.safetensors")?;
-    Ok(progress.history)
+    Ok(Outcome {
+        history: progress.history,
+        interrupted: false,
+    })
+}
+
+/// A progress bar over an epoch's sequences (hidden when stderr is not a terminal).
+fn epoch_bar(epoch: usize, epochs: usize, batches: &[&[usize]]) -> ProgressBar {
+    let total: usize = batches.iter().map(|c| c.len()).sum();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} seq  {per_sec}  loss {msg}  eta {eta}",
+        )
+        .expect("template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
 }

@@ -59,6 +59,7 @@ fn train_then_predict_ism_and_export() {
     );
     let weights = run.join("best.safetensors");
     assert!(weights.exists() && run.join("last.safetensors").exists());
+    assert_png(&run.join("learning_curve.png"));
 
     // predict: one row per sequence of the slice, parsable numbers.
     let csv = ok(&run_line(&format!(
@@ -75,6 +76,28 @@ fn train_then_predict_ism_and_export() {
         assert!(fields[2].parse::<f32>().unwrap().is_finite());
     }
 
+    // quantile normalisation against these same (RC-averaged) predictions:
+    // mid-rank quantiles, so uniform on (0, 1) with mean exactly 1/2.
+    let reference = dir.path().join("reference.csv");
+    std::fs::write(&reference, &csv).unwrap();
+    let csv = ok(&run_line(&format!(
+        "predict --weights {} --backend flex --skip-bad --rc-average --quantile-normalize {} {}",
+        weights.display(),
+        reference.display(),
+        data.display()
+    )));
+    let quantiles: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|row| row.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(quantiles.len(), rows.len() - 1);
+    assert!(quantiles.iter().all(|q| (0.0..=1.0).contains(q)));
+    let mean = quantiles.iter().sum::<f64>() / quantiles.len() as f64;
+    assert!((mean - 0.5).abs() < 1e-9, "mean quantile {mean}");
+    let top = quantiles.iter().copied().fold(0.0, f64::max);
+    assert!(top > 0.99, "largest quantile {top}");
+
     // ism: 3 substitutions per base, deltas relative to the reference row.
     let sequence = "TGCATTTTTTTCACATCAAAAGGGTTACGGCTGTT";
     let tsv = ok(&run_line(&format!(
@@ -89,6 +112,14 @@ fn train_then_predict_ism_and_export() {
     assert_eq!(&first[..3], ["1", "T", "A"]);
     let (prediction, delta): (f32, f32) = (first[3].parse().unwrap(), first[4].parse().unwrap());
     assert!((prediction - reference - delta).abs() < 1e-5);
+    let table = dir.path().join("ism.tsv");
+    ok(&run_line(&format!(
+        "ism --weights {} --backend flex --sequence {sequence} --out {}",
+        weights.display(),
+        table.display()
+    )));
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), tsv);
+    assert_png(&dir.path().join("ism.png"));
 
     // evaluate: per-subset table and the DREAM scores from singles and pairs.
     let (test, pairs) = dream_test_files(&data, dir.path());
@@ -199,6 +230,36 @@ fn bad_lines_are_reported_with_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend \"cuda\""));
 }
 
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        path.display()
+    );
+    assert!(bytes.len() > 2000, "{} is nearly empty", path.display());
+}
+
+#[test]
+fn bench_prints_a_table_of_every_figure() {
+    let table = ok(&run_line(
+        "bench --config tiny --backend flex --infer-batch 8,16 --train-batch 4 --repeats 1",
+    ));
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 5, "{table}");
+    assert!(rows[4].contains("ISM, 110-bp"), "{table}");
+    for row in &rows[1..] {
+        let seq_per_s: f64 = row
+            .trim_end_matches(" |")
+            .rsplit("| ")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(seq_per_s > 0.0, "{row}");
+    }
+}
+
 fn metrics_of(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -208,13 +269,14 @@ fn metrics_of(run: &Path) -> Vec<serde_json::Value> {
 }
 
 /// A run killed (`kill -9`) after its first checkpoint and resumed ends as the
-/// same run done in one go: same epochs, same step count, same losses.
+/// same run done in one go: same epochs, same step count, same losses, same
+/// weight average.
 #[test]
 fn interrupted_run_resumes_from_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let data = sample_slice(dir.path(), 300);
     let common = format!(
-        "train --data {} --config tiny --backend flex --epochs 30 --epoch-size 200 --batch-size 32 --val-size 60 --val-every 1 --lr 1e-3 --seed 5",
+        "train --data {} --config tiny --backend flex --epochs 30 --epoch-size 200 --batch-size 32 --val-size 60 --val-every 1 --lr 1e-3 --seed 5 --swa-start 3 --swa-every 4 --fine-tune-epochs 5",
         data.display()
     );
     let straight = dir.path().join("straight");
@@ -265,7 +327,63 @@ fn interrupted_run_resumes_from_its_checkpoint() {
             "epoch {}: pearson {px} vs {py}",
             x["epoch"]
         );
+        assert_eq!(x["lr"], y["lr"]);
+        match (x["swa_pearson"].as_f64(), y["swa_pearson"].as_f64()) {
+            (Some(sx), Some(sy)) => assert!((sx - sy).abs() <= 1e-6, "swa {sx} vs {sy}"),
+            (sx, sy) => assert_eq!(sx, sy, "epoch {}", x["epoch"]),
+        }
     }
+    assert!(a[29]["swa_pearson"].as_f64().is_some(), "no weight average");
+    assert_eq!(a[29]["lr"].as_f64(), Some(3e-5));
+    assert_eq!(a[0]["lr"].as_f64(), Some(1e-3));
+}
+
+/// Ctrl-C (SIGINT) in the middle of an epoch saves a checkpoint and exits
+/// with 130; the resumed run finishes every epoch exactly once.
+#[test]
+fn ctrl_c_saves_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 300);
+    let run = dir.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_promoscope"))
+        .args(
+            format!(
+                "train --data {} --config tiny --backend flex --epochs 40 --epoch-size 200 --batch-size 8 --val-size 60 --val-every 1 --lr 1e-3 --seed 5 --out {}",
+                data.display(),
+                run.display()
+            )
+            .split_whitespace(),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !metrics.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("checkpoint saved"));
+    let before = metrics_of(&run).len();
+    assert!((1..40).contains(&before), "{before} epochs before Ctrl-C");
+    ok(&run_line(&format!("train --resume {}", run.display())));
+    let epochs: Vec<u64> = metrics_of(&run)
+        .iter()
+        .map(|m| m["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, (1..=40).collect::<Vec<u64>>());
 }
 
 #[test]

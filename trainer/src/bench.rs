@@ -1,0 +1,149 @@
+//! `promoscope bench`: sequences per second of inference and training steps,
+//! and the time of one ISM, on a backend, as a Markdown table.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use promoscope_model::encoding::one_hot;
+use promoscope_model::ism::Mutagenesis;
+use promoscope_model::{ModelConfig, SelectedDevice};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// What to measure.
+pub struct BenchSettings {
+    /// The network (fresh weights: speed does not depend on their values).
+    pub model: ModelConfig,
+    /// Batch sizes of inference.
+    pub infer_batches: Vec<usize>,
+    /// Batch sizes of training steps.
+    pub train_batches: Vec<usize>,
+    /// Timed repetitions of each figure (after one untimed warm-up).
+    pub repeats: usize,
+}
+
+/// One measured figure.
+pub struct Figure {
+    /// What was timed.
+    pub what: String,
+    /// Sequences per forward pass.
+    pub batch: usize,
+    /// Median seconds per repetition.
+    pub seconds: f64,
+}
+
+impl Figure {
+    fn seq_per_s(&self) -> f64 {
+        self.batch as f64 / self.seconds
+    }
+}
+
+/// A random sequence of the model's length in the seed's flanks' alphabet.
+fn random_sequences(n: usize, len: usize, rng: &mut StdRng) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            (0..len)
+                .map(|_| b"ACGT"[rng.random_range(0..4)] as char)
+                .collect()
+        })
+        .collect()
+}
+
+/// Median seconds of `repeats` runs of `f`, after one warm-up run. `f` must
+/// wait for its results (read them back), so the time covers the device work.
+fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..repeats.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Runs every figure on `selected`.
+pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Figure>> {
+    let config = &settings.model;
+    let device = &selected.device;
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut figures = Vec::new();
+
+    let model = config.init(device);
+    for &batch in &settings.infer_batches {
+        let sequences = random_sequences(batch, config.seq_len, &mut rng);
+        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
+        let seconds = time(settings.repeats, || {
+            model.forward(x.clone()).into_data();
+        });
+        figures.push(Figure {
+            what: "inference".into(),
+            batch,
+            seconds,
+        });
+    }
+
+    let autodiff = device.clone().autodiff();
+    let mut trained = Some(config.init(&autodiff));
+    let mut optimizer = burn::optim::AdamConfig::new().with_epsilon(1e-7).init();
+    for &batch in &settings.train_batches {
+        let sequences = random_sequences(batch, config.seq_len, &mut rng);
+        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
+        let y = Tensor::<2>::random([batch, 1], burn::tensor::Distribution::Default, &autodiff);
+        let seconds = time(settings.repeats, || {
+            let model = trained.take().expect("model is put back after each step");
+            let loss = (model.forward(x.clone()) - y.clone()).powi_scalar(2).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let model = optimizer.step(1e-4, model, grads);
+            // Reading a parameter back waits for the step's device work.
+            model.head.out.weight.val().into_data();
+            trained = Some(model);
+        });
+        figures.push(Figure {
+            what: "training step (Adam, MSE)".into(),
+            batch,
+            seconds,
+        });
+    }
+
+    let sequence = random_sequences(1, 110.min(config.seq_len), &mut rng).remove(0);
+    let mutagenesis = Mutagenesis::new(&sequence)?;
+    let rows = mutagenesis.substitutions.len() + 1;
+    let seconds = time(settings.repeats, || {
+        let x = Tensor::<3>::from_data(
+            mutagenesis.one_hot(config.seq_len).expect("sequence fits"),
+            device,
+        );
+        model.forward(x).into_data();
+    });
+    figures.push(Figure {
+        what: format!("ISM, {}-bp sequence (all substitutions)", sequence.len()),
+        batch: rows,
+        seconds,
+    });
+    Ok(figures)
+}
+
+/// The figures as a Markdown table.
+pub fn table(figures: &[Figure], selected: &SelectedDevice) -> String {
+    let mut out = format!(
+        "backend: {selected}\n\n| figure | batch | median s | seq/s |\n|---|---:|---:|---:|\n"
+    );
+    for f in figures {
+        writeln!(
+            out,
+            "| {} | {} | {:.4} | {:.1} |",
+            f.what,
+            f.batch,
+            f.seconds,
+            f.seq_per_s()
+        )
+        .expect("writing to a String");
+    }
+    out
+}
