@@ -1,6 +1,9 @@
 //! In-silico mutagenesis: every single-base substitution of a sequence.
 
+use std::ops::Range;
+
 use burn::prelude::*;
+use serde::Serialize;
 
 use crate::encoding::{EncodeError, encode, write_one_hot};
 
@@ -8,7 +11,7 @@ use crate::encoding::{EncodeError, encode, write_one_hot};
 pub const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 
 /// One substitution: `reference` at `position` (0-based) becomes `alternative`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Substitution {
     /// 0-based position.
     pub position: usize,
@@ -28,7 +31,7 @@ pub struct Mutagenesis {
 }
 
 /// A scored substitution.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ScoredSubstitution {
     /// The substitution.
     pub substitution: Substitution,
@@ -73,21 +76,45 @@ impl Mutagenesis {
         self.codes.is_empty()
     }
 
+    /// Rows of the batch: the reference and each substitution.
+    pub fn rows(&self) -> usize {
+        1 + self.substitutions.len()
+    }
+
     /// One-hot batch `[1 + substitutions, length, 4]`: the reference first,
     /// then each mutated sequence.
     pub fn one_hot(&self, length: usize) -> Result<TensorData, EncodeError> {
-        let rows = 1 + self.substitutions.len();
-        let mut values = vec![0.0f32; rows * length * 4];
+        self.one_hot_rows(length, 0..self.rows())
+    }
+
+    /// Rows `range` of [`Mutagenesis::one_hot`]'s batch (to score it in parts).
+    ///
+    /// # Panics
+    /// If `range` reaches past [`Mutagenesis::rows`].
+    pub fn one_hot_rows(
+        &self,
+        length: usize,
+        range: Range<usize>,
+    ) -> Result<TensorData, EncodeError> {
+        assert!(
+            range.end <= self.rows(),
+            "rows {range:?} of {}",
+            self.rows()
+        );
+        let mut values = vec![0.0f32; range.len() * length * 4];
         let mut codes = self.codes.clone();
-        let mut chunks = values.chunks_exact_mut(length * 4);
-        write_one_hot(&codes, length, chunks.next().expect("reference row"))?;
-        for (s, out) in self.substitutions.iter().zip(chunks) {
+        for (row, out) in range.clone().zip(values.chunks_exact_mut(length * 4)) {
+            // Row 0 is the reference; row i mutates substitution i - 1.
+            let Some(s) = row.checked_sub(1).map(|i| self.substitutions[i]) else {
+                write_one_hot(&codes, length, out)?;
+                continue;
+            };
             let original = codes[s.position];
             codes[s.position] = BASES.iter().position(|&b| b == s.alternative).unwrap() as u8;
             write_one_hot(&codes, length, out)?;
             codes[s.position] = original;
         }
-        Ok(TensorData::new(values, [rows, length, 4]))
+        Ok(TensorData::new(values, [range.len(), length, 4]))
     }
 
     /// Pairs predictions (in [`Mutagenesis::one_hot`]'s row order) with the
@@ -144,5 +171,11 @@ mod tests {
         assert_eq!(reference, 1.0);
         assert_eq!(table[0].delta, 1.0);
         assert_eq!(table[5].delta, -2.0);
+        let part = m
+            .one_hot_rows(3, 5..7)
+            .unwrap()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(part, data[5 * 12..7 * 12]);
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use safetensors::SafeTensors;
+
 /// The team folder beside the repository (`../shared`), or `$PROMOSCOPE_SHARED`.
 pub fn team_folder() -> PathBuf {
     match std::env::var_os("PROMOSCOPE_SHARED") {
@@ -32,4 +34,20 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// A float32 tensor of a safetensors file: its shape and values.
+///
+/// # Panics
+/// If the file has no tensor `name`.
+pub fn golden_tensor(file: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let view = file
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("golden {name}: {e}"));
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (view.shape().to_vec(), values)
 }

@@ -4,22 +4,10 @@ use burn::prelude::*;
 use promoscope_model::relative_position::relative_position_basis;
 use promoscope_model::weights;
 use promoscope_model::{Backend, device::select_device};
-use promoscope_tests::{golden_bytes, max_abs_diff};
+use promoscope_tests::{golden_bytes, golden_tensor, max_abs_diff};
 use safetensors::SafeTensors;
 
 const TOLERANCE: f32 = 1e-4;
-
-fn golden_tensor(file: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let view = file
-        .tensor(name)
-        .unwrap_or_else(|e| panic!("golden {name}: {e}"));
-    let values = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (view.shape().to_vec(), values)
-}
 
 /// Runs the golden input through the golden weights on `device`; returns the
 /// largest difference per trace, failing on any above the tolerance.

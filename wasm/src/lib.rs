@@ -1,6 +1,226 @@
-//! Browser API over the promoscope model (the web-page issue fills it in).
+//! Browser API over the promoscope model: load weights, score sequences, and
+//! score every single-base substitution of a sequence (ISM), on WebGPU or on
+//! the CPU (burn's flex, compiled to wasm with SIMD).
 //!
-//! The page will load weights, score batches and run ISM through
-//! `promoscope_model`; nothing of the model is copied here.
+//! The model, encoding, weights and ISM are the `promoscope_model` crate's;
+//! this crate only adapts them to JavaScript: bytes in, `Float32Array`s and
+//! plain objects out, every failure a `JsError` with a message for the page.
+//! Only asynchronous read-back works on WebGPU, hence the `async` methods.
+#![cfg(target_family = "wasm")]
 
-pub use promoscope_model::ModelConfig;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use burn::prelude::*;
+use promoscope_model::encoding::one_hot;
+use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
+use promoscope_model::weights::{self, WeightsInfo};
+use promoscope_model::{Backend, Model, SelectedDevice};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    // burn registers one WebGPU runtime per page: remember the first answer.
+    static WEBGPU: RefCell<Option<Result<SelectedDevice, String>>> = const { RefCell::new(None) };
+}
+
+/// Panics become readable console errors instead of `unreachable`.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Opens WebGPU once; the adapter's name and whether it is a software one.
+async fn open_webgpu() -> Result<SelectedDevice, String> {
+    if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
+        return known;
+    }
+    let opened = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map(|(device, setup)| {
+            let info = setup.adapter.get_info();
+            SelectedDevice {
+                device,
+                backend: Backend::Wgpu,
+                adapter: match info.name.as_str() {
+                    "" => format!("unnamed {:?} adapter", info.device_type),
+                    name => name.to_string(),
+                },
+                software: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
+            }
+        })
+        .map_err(|e| e.to_string());
+    WEBGPU.with(|cell| *cell.borrow_mut() = Some(opened.clone()));
+    opened
+}
+
+/// Which device to use: `"webgpu"` (or an error), `"cpu"`, or `"auto"`:
+/// a hardware WebGPU adapter when there is one, else the CPU (a software
+/// adapter such as SwiftShader is ~25× slower than flex in wasm).
+async fn select(backend: &str) -> Result<SelectedDevice, JsError> {
+    match backend {
+        "cpu" => Ok(SelectedDevice::flex()),
+        "webgpu" => open_webgpu()
+            .await
+            .map_err(|e| JsError::new(&format!("WebGPU is not available: {e}"))),
+        "auto" => Ok(match open_webgpu().await {
+            Ok(gpu) if !gpu.software => gpu,
+            _ => SelectedDevice::flex(),
+        }),
+        other => Err(JsError::new(&format!(
+            "unknown backend {other:?} (expected auto, webgpu or cpu)"
+        ))),
+    }
+}
+
+/// Why `sequence` cannot be scored by a model reading `seq_len` bases, or
+/// `undefined` when it can (the same rules as the trainer's).
+#[wasm_bindgen(js_name = sequenceProblem)]
+pub fn sequence_problem(sequence: &str, seq_len: usize) -> Option<String> {
+    match promoscope_model::encoding::encode(sequence) {
+        Err(e) => Some(e.to_string()),
+        Ok(codes) if codes.is_empty() => Some("empty sequence".into()),
+        Ok(codes) if codes.len() > seq_len => Some(format!(
+            "{} bases, longer than the model's {seq_len}",
+            codes.len()
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The reverse complement of a sequence (`N` stays `N`).
+#[wasm_bindgen(js_name = reverseComplement)]
+pub fn reverse_complement(sequence: &str) -> Result<String, JsError> {
+    Ok(promoscope_model::encoding::reverse_complement(sequence)?)
+}
+
+/// What the page shows about the active model and device.
+#[derive(Serialize)]
+struct Description {
+    backend: String,
+    adapter: String,
+    software: bool,
+    seq_len: usize,
+    parameters: usize,
+    metadata: BTreeMap<String, String>,
+}
+
+/// A loaded model on its device.
+#[wasm_bindgen]
+pub struct Promoscope {
+    model: Model,
+    info: WeightsInfo,
+    selected: SelectedDevice,
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
+#[wasm_bindgen]
+impl Promoscope {
+    /// Loads a promoscope `.safetensors` (its config from the metadata) onto
+    /// `backend` (`auto`, `webgpu` or `cpu`).
+    pub async fn load(bytes: Vec<u8>, backend: String) -> Result<Promoscope, JsError> {
+        let selected = select(&backend).await?;
+        let (model, info) = weights::load(&bytes, &selected.device)
+            .map_err(|e| JsError::new(&format!("not a promoscope weights file: {e}")))?;
+        Ok(Promoscope {
+            model,
+            info,
+            selected,
+        })
+    }
+
+    /// Backend, adapter, input length, parameter count and the model card.
+    pub fn describe(&self) -> Result<JsValue, JsError> {
+        to_js(&Description {
+            backend: match self.selected.backend {
+                Backend::Flex => "cpu".into(),
+                _ => "webgpu".into(),
+            },
+            adapter: self.selected.adapter.clone(),
+            software: self.selected.software,
+            seq_len: self.info.config.seq_len,
+            parameters: self.model.num_params(),
+            metadata: self.info.metadata.clone(),
+        })
+    }
+
+    /// Predictions for sequences (A/C/G/T/N, at most the model's length).
+    pub async fn score(&self, sequences: Vec<String>) -> Result<Vec<f32>, JsError> {
+        let x = one_hot(&sequences, self.info.config.seq_len)?;
+        self.predict(x).await
+    }
+
+    /// Rows of the ISM batch of `sequence`: the reference and each substitution.
+    #[wasm_bindgen(js_name = ismRows)]
+    pub fn ism_rows(&self, sequence: &str) -> Result<usize, JsError> {
+        Ok(self.mutagenesis(sequence)?.rows())
+    }
+
+    /// Predictions for rows `start..end` of the ISM batch (scored in parts,
+    /// so that the page can show progress and cancel).
+    #[wasm_bindgen(js_name = ismScore)]
+    pub async fn ism_score(
+        &self,
+        sequence: String,
+        start: usize,
+        end: usize,
+    ) -> Result<Vec<f32>, JsError> {
+        let mutagenesis = self.mutagenesis(&sequence)?;
+        let end = end.min(mutagenesis.rows());
+        let x = mutagenesis.one_hot_rows(self.info.config.seq_len, start.min(end)..end)?;
+        self.predict(x).await
+    }
+
+    /// The ISM table from the predictions of every row:
+    /// `{reference, rows: [{substitution: {position, reference, alternative}, prediction, delta}]}`.
+    #[wasm_bindgen(js_name = ismTable)]
+    pub fn ism_table(&self, sequence: &str, predictions: Vec<f32>) -> Result<JsValue, JsError> {
+        let mutagenesis = self.mutagenesis(sequence)?;
+        if predictions.len() != mutagenesis.rows() {
+            return Err(JsError::new(&format!(
+                "{} predictions for {} rows",
+                predictions.len(),
+                mutagenesis.rows()
+            )));
+        }
+        #[derive(Serialize)]
+        struct Table {
+            reference: f32,
+            rows: Vec<ScoredSubstitution>,
+        }
+        let (reference, rows) = mutagenesis.score(&predictions);
+        to_js(&Table { reference, rows })
+    }
+}
+
+impl Promoscope {
+    fn mutagenesis(&self, sequence: &str) -> Result<Mutagenesis, JsError> {
+        let mutagenesis = Mutagenesis::new(sequence)?;
+        let seq_len = self.info.config.seq_len;
+        if mutagenesis.len() > seq_len {
+            return Err(JsError::new(&format!(
+                "the sequence has {} bases; the model reads at most {seq_len}",
+                mutagenesis.len()
+            )));
+        }
+        Ok(mutagenesis)
+    }
+
+    async fn predict(&self, x: TensorData) -> Result<Vec<f32>, JsError> {
+        let x = Tensor::<3>::from_data(x, &self.selected.device);
+        let y = self
+            .model
+            .forward(x)
+            .into_data_async()
+            .await
+            .map_err(|e| JsError::new(&format!("reading predictions back: {e:?}")))?;
+        y.try_into_vec_as::<f32>()
+            .map_err(|e| JsError::new(&format!("{e:?}")))
+    }
+}

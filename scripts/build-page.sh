@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the web page into dist/ with trunk, offline, with the locally installed
+# wasm-bindgen-cli (setup.sh installs it). wasm-opt is off (see docs/BENCHMARKS.md).
+# The wasm build has its own target folder, so that it never waits for (or
+# invalidates) the native one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/web}" TRUNK_SKIP_VERSION_CHECK=true
+trunk build --release --offline --filehash false "$@"

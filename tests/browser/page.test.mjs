@@ -1,0 +1,169 @@
+// Drives the built page (dist/) in Debian's headless Chromium through
+// Playwright: on WebGPU (SwiftShader, forced with ?backend=webgpu) and on the
+// CPU fallback (WebGPU off), it must show the numbers the native model gives.
+// Usage: node page.test.mjs DIST EXPECTED.json ARTIFACTS_DIR WORK_DIR
+import { createServer } from 'node:http';
+import { readFile, writeFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [dist, expectedPath, artifacts, work] = process.argv.slice(2);
+const expected = JSON.parse(await readFile(expectedPath, 'utf8'));
+const TOL = expected.tolerance;
+let failures = 0;
+
+function check(ok, message) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
+  if (!ok) failures += 1;
+}
+function compare(name, got, want) {
+  if (got.length !== want.length) return check(false, `${name}: ${got.length} values, expected ${want.length}`);
+  const diff = Math.max(...got.map((g, i) => Math.abs(g - want[i])));
+  check(diff <= TOL, `${name}: largest |difference| ${diff.toExponential(2)} (tolerance ${TOL})`);
+}
+
+// A static server for dist/, on a free port of 127.0.0.1 (a secure context: WebGPU needs one).
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+const server = createServer(async (req, res) => {
+  const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+  try {
+    const file = join(dist, path === '/' ? 'index.html' : path);
+    const body = await readFile(file);
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
+    res.end(body);
+  } catch {
+    res.writeHead(404); res.end();
+  }
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const base = `http://127.0.0.1:${server.address().port}`;
+
+const COMMON = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+async function ready(page, name) {
+  await page.waitForFunction(
+    (n) => { const s = document.querySelector('#status'); return s.dataset.state === 'ready' && s.textContent.includes(n); },
+    name, { timeout: 300_000 });
+}
+
+async function score(page, sequences) {
+  await page.click('#tab-score');
+  await page.fill('#sequences', sequences.join('\n'));
+  await page.click('#run-score');
+  await page.waitForFunction((n) => document.querySelectorAll('#score-table tbody tr').length === n
+    && !document.querySelector('#score-results').hidden, sequences.length, { timeout: 300_000 });
+  return page.$$eval('#score-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.prediction)));
+}
+
+async function ism(page, want) {
+  await page.click('#tab-ism');
+  await page.fill('#ism-sequence', want.sequence);
+  const started = Date.now();
+  await page.click('#run-ism');
+  await page.waitForFunction((n) => document.querySelectorAll('#ism-svg .cell').length === n,
+    want.cells.length, { timeout: 400_000 });
+  const seconds = (Date.now() - started) / 1000;
+  const got = await page.$$eval('#ism-svg .cell', (cells) => cells.map((c) => ({
+    position: Number(c.dataset.position), alt: c.dataset.alt, prediction: Number(c.dataset.prediction) })));
+  const find = (w) => got.find((g) => g.position === w.position && g.alt === w.alt);
+  const missing = want.cells.filter((w) => !find(w));
+  check(missing.length === 0, `ISM shows every substitution (${missing.length} missing)`);
+  compare(`ISM of ${want.sequence.length} bp, all ${want.cells.length} cells`,
+    want.cells.map((w) => find(w)?.prediction ?? NaN), want.cells.map((w) => w.prediction));
+  return seconds;
+}
+
+async function scenario(label, backend, flags, onCpu) {
+  console.log(`\n== ${label}`);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...COMMON, ...flags] });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const external = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
+  page.on('pageerror', (e) => check(false, `page error: ${e.message}`));
+  let started = Date.now();
+  await page.goto(`${base}/?backend=${backend}`);
+  await ready(page, 'demo model');
+  const status = await page.textContent('#status');
+  check(status.includes(onCpu ? 'the CPU' : 'WebGPU'), `backend in use: ${status}`);
+  console.log(`     demo model loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  // The golden weights, loaded as "your own model": the architecture's numbers.
+  await page.setInputFiles('#model-file', expected.golden_path);
+  await ready(page, 'hsayn_golden.safetensors');
+  started = Date.now();
+  compare('golden weights: predictions vs trace.output', await score(page, expected.sequences), expected.golden_predictions);
+  console.log(`     scored ${expected.sequences.length} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  await page.click('#demo-model');
+  await ready(page, 'demo model');
+  const name = onCpu ? 'cpu' : 'webgpu';
+  if (onCpu) {
+    // (On SwiftShader each sequence takes seconds: the ISM below covers the demo model there.)
+    compare('demo model: predictions vs native', await score(page, expected.sequences), expected.demo_predictions);
+  }
+  await page.locator('#score-results').screenshot({ path: join(artifacts, `score-${name}.png`) });
+
+  const want = onCpu ? expected.ism_cpu : expected.ism_webgpu;
+  const seconds = await ism(page, want);
+  console.log(`     ISM (${want.cells.length + 1} sequences) in ${seconds.toFixed(1)} s`);
+  await page.locator('#ism-results').screenshot({ path: join(artifacts, `ism-${name}.png`) });
+
+  if (onCpu) await badInput(page);
+  check(external.length === 0, `no request leaves the page's origin (${external.join(', ')})`);
+  await browser.close();
+}
+
+async function badInput(page) {
+  // Bad sequences: listed with line and reason; the good ones still scored.
+  const good = expected.sequences[0];
+  await page.click('#tab-score');
+  await page.fill('#sequences', [good, 'ACGTXACGT', 'A'.repeat(130), good.toLowerCase()].join('\n'));
+  await page.click('#run-score');
+  await page.waitForSelector('#score-problems:not([hidden])');
+  const problems = await page.textContent('#score-problems');
+  check(/line 2: .*X/.test(problems) && /line 3: 130 bases, longer than/.test(problems),
+    `bad sequences are listed with line and reason: ${problems}`);
+  await page.waitForFunction(() => document.querySelectorAll('#score-table tbody tr').length === 2);
+  check(true, 'the two good sequences are scored');
+
+  // A bad file (binary garbage) goes through the same checks.
+  const garbage = join(work, 'garbage.txt');
+  await writeFile(garbage, Buffer.from([0, 1, 2, 255, 10, 65, 67, 71, 84, 10]));
+  await page.setInputFiles('#sequence-file', garbage);
+  await page.click('#run-score');
+  await page.waitForFunction(() => document.querySelector('#score-problems').textContent.includes('line 1'));
+  check(true, 'a binary file is reported line by line');
+
+  // A wrong weights file: a message, and the previous model stays active.
+  const bogus = join(work, 'bogus.safetensors');
+  await writeFile(bogus, 'this is not a weights file');
+  await page.setInputFiles('#model-file', bogus);
+  await page.waitForSelector('#model-error:not([hidden])');
+  const message = await page.textContent('#model-error');
+  check(message.includes('bogus.safetensors') && message.includes('not a promoscope weights file'),
+    `wrong weights file: ${message}`);
+  await ready(page, 'demo model');
+  const again = await score(page, expected.sequences);
+  compare('after the bad file, the demo model still scores', again, expected.demo_predictions);
+
+  // A bad ISM sequence: a message, no crash.
+  await page.click('#tab-ism');
+  await page.fill('#ism-sequence', 'ACGU');
+  await page.click('#run-ism');
+  await page.waitForSelector('#ism-problem:not([hidden])');
+  check((await page.textContent('#ism-problem')).includes('U'), 'a bad ISM sequence is explained');
+}
+
+try {
+  // Without --enable-unsafe-webgpu requestAdapter() gives null: `auto` must fall back.
+  await scenario('CPU fallback (WebGPU off, backend auto)', 'auto', [], true);
+  // SwiftShader is a software adapter, which `auto` would pass over: force WebGPU.
+  await scenario('WebGPU (SwiftShader, forced)', 'webgpu', ['--enable-unsafe-webgpu'], false);
+} catch (err) {
+  check(false, `test stopped: ${err.stack || err}`);
+} finally {
+  server.close();
+}
+console.log(failures ? `\n${failures} check(s) failed` : '\nall browser checks passed');
+process.exit(failures ? 1 : 0);
