@@ -125,14 +125,12 @@ $('#sequence-file').addEventListener('change', async (event) => {
   if (file) $('#sequences').value = await file.text();
   event.target.value = '';
 });
-for (const target of [$('#sequences')]) {
-  target.addEventListener('dragover', (e) => e.preventDefault());
-  target.addEventListener('drop', async (e) => {
-    e.preventDefault();
-    const file = e.dataTransfer.files[0];
-    if (file) target.value = await file.text();
-  });
-}
+$('#sequences').addEventListener('dragover', (e) => e.preventDefault());
+$('#sequences').addEventListener('drop', async (e) => {
+  e.preventDefault();
+  const file = e.dataTransfer.files[0];
+  if (file) $('#sequences').value = await file.text();
+});
 
 $('#run-score').addEventListener('click', async () => {
   const problemsBox = $('#score-problems');

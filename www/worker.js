@@ -52,11 +52,11 @@ const JOBS = {
   async score({ id, text, rcAverage }) {
     requireModel();
     const { records, problems } = parseSequences(text);
-    for (const record of records) {
+    const good = records.filter((record) => {
       const problem = sequenceProblem(record.sequence, seqLen);
       if (problem) problems.push({ line: record.line, id: record.id, problem });
-    }
-    const good = records.filter((r) => !sequenceProblem(r.sequence, seqLen));
+      return !problem;
+    });
     const rows = [];
     for (let start = 0; start < good.length; start += CHUNK) {
       await checkpoint(id, start, good.length);
