@@ -29,23 +29,48 @@ pub enum EncodeError {
 /// Code of `N` in [`encode`]'s output.
 pub const CODE_N: u8 = 4;
 
+/// Marks a byte that is no base in [`CODES`].
+const INVALID: u8 = u8::MAX;
+
+/// Base code of every byte: A, C, G, T (either case) → 0..3, N → [`CODE_N`].
+const CODES: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let bases = *b"ACGTN";
+    let mut i = 0;
+    while i < bases.len() {
+        table[bases[i] as usize] = i as u8;
+        table[bases[i].to_ascii_lowercase() as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// A sequence as base codes: A, C, G, T → 0..3, N → [`CODE_N`].
 pub fn encode(sequence: &str) -> Result<Vec<u8>, EncodeError> {
-    sequence
+    let mut codes = Vec::with_capacity(sequence.len());
+    encode_into(sequence, &mut codes)?;
+    Ok(codes)
+}
+
+/// [`encode`], appending to `out` (left as it was on error): the trainer's
+/// hot path, one table lookup a base and no allocation.
+pub fn encode_into(sequence: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.extend(sequence.bytes().map(|b| CODES[b as usize]));
+    if !out[start..].contains(&INVALID) {
+        return Ok(());
+    }
+    out.truncate(start);
+    // Report the first offending character (by character, not byte, position).
+    let (i, base) = sequence
         .chars()
         .enumerate()
-        .map(|(i, base)| match base {
-            'A' | 'a' => Ok(0),
-            'C' | 'c' => Ok(1),
-            'G' | 'g' => Ok(2),
-            'T' | 't' => Ok(3),
-            'N' | 'n' => Ok(CODE_N),
-            _ => Err(EncodeError::InvalidBase {
-                base,
-                position: i + 1,
-            }),
-        })
-        .collect()
+        .find(|&(_, c)| !c.is_ascii() || CODES[c as usize] == INVALID)
+        .expect("an invalid byte belongs to an invalid character");
+    Err(EncodeError::InvalidBase {
+        base,
+        position: i + 1,
+    })
 }
 
 /// Writes the one-hot rows of `codes` into `out` (`length × 4`, zero-filled

@@ -2,6 +2,7 @@
 //! and the time of one ISM, on a backend, as a Markdown table.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -23,10 +24,16 @@ pub struct BenchSettings {
     pub train_batches: Vec<usize>,
     /// Timed repetitions of each figure (after one untimed warm-up).
     pub repeats: usize,
+    /// A training file to read (parse + encode) once, timed.
+    pub data: Option<PathBuf>,
 }
 
 /// One measured figure.
+#[derive(serde::Serialize)]
 pub struct Figure {
+    /// `data`, `inference`, `training` or `ism`: the figure's name in JSON and in
+    /// `scripts/bench_table.py`.
+    pub key: &'static str,
     /// What was timed.
     pub what: String,
     /// Sequences per forward pass.
@@ -36,7 +43,8 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn seq_per_s(&self) -> f64 {
+    /// Sequences (forward passes' rows) per second.
+    pub fn seq_per_s(&self) -> f64 {
         self.batch as f64 / self.seconds
     }
 }
@@ -74,6 +82,18 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     let mut rng = StdRng::seed_from_u64(0);
     let mut figures = Vec::new();
 
+    if let Some(path) = &settings.data {
+        // Once, no warm-up: the file is large, and the first read is the one users wait for.
+        let start = Instant::now();
+        let (data, _) = crate::data::read(path, config.seq_len, false)?;
+        figures.push(Figure {
+            key: "data",
+            what: format!("parse + encode {} (one run)", path.display()),
+            batch: data.len(),
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    }
+
     let model = config.init(device);
     for &batch in &settings.infer_batches {
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
@@ -82,6 +102,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
             model.forward(x.clone()).into_data();
         });
         figures.push(Figure {
+            key: "inference",
             what: "inference".into(),
             batch,
             seconds,
@@ -105,6 +126,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
             trained = Some(model);
         });
         figures.push(Figure {
+            key: "training",
             what: "training step (Adam, MSE)".into(),
             batch,
             seconds,
@@ -122,6 +144,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         model.forward(x).into_data();
     });
     figures.push(Figure {
+        key: "ism",
         what: format!("ISM, {}-bp sequence (all substitutions)", sequence.len()),
         batch: rows,
         seconds,
@@ -146,4 +169,21 @@ pub fn table(figures: &[Figure], selected: &SelectedDevice) -> String {
         .expect("writing to a String");
     }
     out
+}
+
+/// The figures as JSON, with the backend: what `scripts/bench_table.py` reads.
+pub fn json(figures: &[Figure], selected: &SelectedDevice) -> serde_json::Value {
+    let figures: Vec<serde_json::Value> = figures
+        .iter()
+        .map(|f| {
+            let mut value = serde_json::to_value(f).expect("figures serialize");
+            value["seq_per_s"] = f.seq_per_s().into();
+            value
+        })
+        .collect();
+    serde_json::json!({
+        "backend": selected.to_string(),
+        "promoscope": env!("CARGO_PKG_VERSION"),
+        "figures": figures,
+    })
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
-use promoscope_model::encoding::{encode, write_one_hot};
+use promoscope_model::encoding::{encode_into, write_one_hot};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
 /// [`PAD`]) and their measured expression.
@@ -39,6 +39,11 @@ impl Dataset {
     /// Rows.
     pub fn len(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
     }
 
     /// Splits off the last `n` rows (the seed's validation set).
@@ -97,17 +102,25 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
 /// Reads a training file. A malformed line is an error naming file and line,
 /// unless `skip_bad_lines`, which skips it and reports it.
 pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Dataset, ReadReport)> {
-    let reader = open(path)?;
+    let mut reader = open(path)?;
     let mut data = Dataset {
         seq_len,
         ..Dataset::default()
     };
     let mut report = ReadReport::default();
     let mut columns = Columns::dream();
-    for (i, line) in reader.lines().enumerate() {
-        let number = i + 1;
-        let line = line.with_context(|| format!("{}:{number}: cannot read", path.display()))?;
-        let line = line.trim_end_matches('\r');
+    // One line buffer and one code buffer for the whole file: no allocation a line.
+    let mut line = String::new();
+    let mut codes = Vec::with_capacity(seq_len);
+    for number in 1.. {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .with_context(|| format!("{}:{number}: cannot read", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
@@ -116,9 +129,9 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
                 Columns::from_header(line).with_context(|| format!("{}:1", path.display()))?;
             continue;
         }
-        match parse_line(line, &columns) {
-            Ok((codes, ..)) if codes.len() > seq_len => report.too_long += 1,
-            Ok((codes, label, subset)) => data.push(&codes, label, subset),
+        match parse_line(line, &columns, &mut codes) {
+            Ok(..) if codes.len() > seq_len => report.too_long += 1,
+            Ok((label, subset)) => data.push(&codes, label, subset),
             Err(problem) if skip_bad_lines => report.bad_lines.push((number, problem)),
             Err(problem) => bail!("{}:{number}: {problem}", path.display()),
         }
@@ -170,10 +183,12 @@ impl Columns {
     }
 }
 
+/// The label and subset of a line; its sequence's codes replace `codes`.
 fn parse_line<'a>(
     line: &'a str,
     columns: &Columns,
-) -> Result<(Vec<u8>, f32, Option<&'a str>), String> {
+    codes: &mut Vec<u8>,
+) -> Result<(f32, Option<&'a str>), String> {
     let fields: Vec<&str> = line.split(columns.separator).collect();
     let field = |i: usize, name: &str| {
         fields
@@ -185,14 +200,15 @@ fn parse_line<'a>(
     let sequence = field(columns.sequence, "sequence")?;
     let expression = field(columns.expression, "expression")?;
     let subset = columns.subset.map(|i| field(i, "subset")).transpose()?;
-    let codes = encode(sequence).map_err(|e| e.to_string())?;
+    codes.clear();
+    encode_into(sequence, codes).map_err(|e| e.to_string())?;
     let label: f32 = expression
         .parse()
         .map_err(|_| format!("expression {expression:?} is not a number"))?;
     if !label.is_finite() {
         return Err(format!("expression {expression:?} is not finite"));
     }
-    Ok((codes, label, subset))
+    Ok((label, subset))
 }
 
 /// Sequence pairs (the DREAM SNV and motif subsets): row i of `alt` pairs with
@@ -233,6 +249,7 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         })
     };
     let (alt_columns, ref_columns) = (side("alt")?, side("ref")?);
+    let mut codes = Vec::with_capacity(seq_len);
     let empty = || Dataset {
         seq_len,
         ..Dataset::default()
@@ -251,7 +268,7 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
             (&alt_columns, &mut pairs.alt),
             (&ref_columns, &mut pairs.reference),
         ] {
-            let (codes, label, subset) = parse_line(line.trim_end_matches('\r'), columns)
+            let (label, subset) = parse_line(line.trim_end_matches('\r'), columns, &mut codes)
                 .map_err(|problem| anyhow::anyhow!("{}:{number}: {problem}", path.display()))?;
             if codes.len() > seq_len {
                 bail!(

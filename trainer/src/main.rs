@@ -1,13 +1,5 @@
 //! `promoscope`: train and evaluate the HSAYN promoter-expression model.
 
-mod bench;
-mod data;
-mod evaluate;
-mod io;
-mod plot;
-mod predict;
-mod train;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use promoscope::{bench, data, evaluate, io, plot, predict, simulate, train};
 use promoscope_model::device::select_device;
 use promoscope_model::{Backend, ModelConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -55,6 +48,28 @@ enum Command {
     ///
     /// Example: promoscope bench --backend flex --infer-batch 256 --train-batch 64
     Bench(BenchArgs),
+    /// Simulated DREAM-format data from a known motif-based ground truth, and a
+    /// second file with the noise-free expression of the same sequences.
+    ///
+    /// Example: promoscope simulate --n 6700000 --seed 1 --out sim.txt.gz
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Sequences.
+    #[arg(long)]
+    n: usize,
+    /// Seed: the same seed gives the same files.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output: DREAM lines `SEQUENCE<TAB>MEASURED`; `.gz` compresses.
+    #[arg(long)]
+    out: PathBuf,
+    /// Noise-free expression of the same sequences [default: OUT with `.truth`
+    /// before its extension].
+    #[arg(long)]
+    truth: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -77,6 +92,12 @@ struct BenchArgs {
     /// Also append the table to this Markdown file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write the figures as JSON (for `scripts/bench_table.py`).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also time reading this training file once (parse + encode, `.gz` ok).
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -506,6 +527,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         infer_batches: args.infer_batch,
         train_batches: args.train_batch,
         repeats: args.repeats,
+        data: args.data,
     };
     let figures = bench::run(&settings, &selected)?;
     let table = bench::table(&figures, &selected);
@@ -515,6 +537,26 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         text.push_str(&table);
         io::write_atomic(path, text.as_bytes())?;
     }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&bench::json(&figures, &selected))?;
+        io::write_atomic(path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn run_simulate(args: SimulateArgs) -> Result<()> {
+    let truth = args
+        .truth
+        .unwrap_or_else(|| simulate::truth_path(&args.out));
+    let start = std::time::Instant::now();
+    simulate::write(args.n, args.seed, &args.out, &truth)?;
+    eprintln!(
+        "wrote {} sequences to {} and their noise-free expression to {} in {:.1} s",
+        args.n,
+        args.out.display(),
+        truth.display(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -526,6 +568,7 @@ fn run() -> Result<ExitCode> {
         Command::Predict(args) => run_predict(args)?,
         Command::Ism(args) => run_ism(args)?,
         Command::Export(args) => run_export(args)?,
+        Command::Simulate(args) => run_simulate(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

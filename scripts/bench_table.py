@@ -1,0 +1,55 @@
+"""One Markdown table of promoscope's and the PyTorch peer's figures from the
+same run, with their ratios.
+
+    python3 scripts/bench_table.py --promoscope P.json --peer PEER.json --title "..." [--append docs/BENCHMARKS.md]
+
+P.json is `promoscope bench --json`; PEER.json is `peer_bench.py --out` (GPU)
+or `scripts/peer_cpu_bench.py --out` (CPU). Ratios are promoscope ÷ peer, so
+above 1 means promoscope is faster (for ISM: peer time ÷ promoscope time).
+"""
+import argparse
+import json
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--promoscope", required=True)
+    ap.add_argument("--peer", required=True)
+    ap.add_argument("--title", required=True)
+    ap.add_argument("--notes", default="")
+    ap.add_argument("--append")
+    args = ap.parse_args()
+    ours = json.load(open(args.promoscope))
+    peer = json.load(open(args.peer))
+    modes = [m for m in ("fp32", "tf32") if f"infer_seq_per_s_{m}" in peer]
+    head = "| figure | batch | promoscope | " + " | ".join(
+        f"PyTorch {m} | ratio" for m in modes) + " |"
+    lines = [f"### {args.title}", "",
+             f"promoscope {ours['promoscope']} on `{ours['backend']}`; PyTorch {peer['torch']} on "
+             f"`{peer['device']}` (golden max diff {peer.get('golden_maxdiff_output', float('nan')):.1e}).",
+             ""]
+    if args.notes:
+        lines += [args.notes, ""]
+    lines += [head, "|---|---:|---:|" + "---:|---:|" * len(modes)]
+    for f in ours["figures"]:
+        if f["key"] == "data":
+            continue
+        if f["key"] == "ism":
+            ms = 1000 * f["seconds"]
+            cells = [f"{peer[f'ism_one_seq_ms_{m}']:.1f} ms | {peer[f'ism_one_seq_ms_{m}'] / ms:.2f}" for m in modes]
+            ours_cell = f"{ms:.1f} ms"
+        else:
+            key = {"inference": "infer", "training": "train"}[f["key"]]
+            cells = [f"{peer[f'{key}_seq_per_s_{m}']:,.0f} seq/s | {f['seq_per_s'] / peer[f'{key}_seq_per_s_{m}']:.2f}"
+                     for m in modes]
+            ours_cell = f"{f['seq_per_s']:,.0f} seq/s"
+        lines.append(f"| {f['what']} | {f['batch']} | {ours_cell} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.append:
+        with open(args.append, "a") as out:
+            out.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
