@@ -32,9 +32,9 @@ def main():
         lines += [args.notes, ""]
     lines += [head, "|---|---:|---:|" + "---:|---:|" * len(modes)]
     for f in ours["figures"]:
-        if f["key"] == "data":
+        if f["key"] in ("data", "stage"):
             continue
-        if f["key"] == "ism":
+        if f["key"] in ("ism", "ism_whole"):
             ms = 1000 * f["seconds"]
             cells = [f"{peer[f'ism_one_seq_ms_{m}']:.1f} ms | {peer[f'ism_one_seq_ms_{m}'] / ms:.2f}" for m in modes]
             ours_cell = f"{ms:.1f} ms"

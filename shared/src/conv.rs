@@ -9,6 +9,8 @@ use burn::module::{Initializer, Param};
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
+use crate::norm::BatchNorm;
+
 /// Configuration of a [`Conv`].
 #[derive(Config, Debug)]
 pub struct ConvConfig {
@@ -73,6 +75,22 @@ impl Conv {
             self.dilation,
         )
     }
+
+    /// `bn(self.forward(x))`, with the batch norm folded into the kernel in
+    /// eval mode ([`BatchNorm::after`]).
+    pub fn forward_bn(&self, x: Tensor<3>, bn: &BatchNorm) -> Tensor<3> {
+        let bias = self.bias.as_ref().map(|b| b.val());
+        bn.after(self.weight.val(), bias, |weight, bias| {
+            conv1d_same(x, weight, bias, self.dilation)
+        })
+    }
+}
+
+/// Whether [`conv1d_same`] sums per-tap products (else: im2col); see there.
+fn takes_tap_sum(length: usize, channels_in: usize, channels_out: usize, kernel: usize) -> bool {
+    // Shortest sequence whose per-sequence products make the tap sum pay.
+    const MIN_LENGTH: usize = 64;
+    length >= MIN_LENGTH && kernel * channels_in > (kernel - 1) * channels_out
 }
 
 /// `y[b, l, o] = bias[o] + Σ_{t, c} x[b, l + (t - (k-1)/2)·dilation, c] · w[o, c, t]`,
@@ -103,12 +121,16 @@ pub fn conv1d_same(
     let weight = weight.permute([2, 1, 0]); // [kernel, in, out]
     let taps = (0..kernel).map(|t| x.clone().narrow(1, t * dilation, length));
 
-    // Two ways to one product, chosen by what each writes besides the output:
-    // im2col copies the input once per tap (`kernel × in` a position), the
-    // tap sum adds `kernel - 1` partial outputs (`(kernel - 1) × out`). The
-    // stem (4 channels in) takes im2col; every wide layer the tap sum, which on
-    // flex was 1.45× faster for block 1 and keeps no columns for autodiff.
-    let mut y = if kernel * channels_in <= (kernel - 1) * channels_out {
+    // Two ways to one product. im2col copies the input once per tap (`kernel ×
+    // in` a position) and multiplies once, `batch × length` rows deep; the tap
+    // sum multiplies each sequence's shifted view by each tap and adds the
+    // `kernel - 1` partial outputs (`(kernel - 1) × out` a position), keeping no
+    // columns for autodiff. Its products are one sequence deep, too shallow
+    // for a fast GEMM below ~64 positions. So: block 1 (111 positions, 384
+    // channels) takes the tap sum, 1.3× faster than im2col on flex; the stem
+    // (4 channels in) and the short blocks 2 and 3 take im2col, 1.5–2× faster
+    // there (docs/BENCHMARKS.md).
+    let mut y = if !takes_tap_sum(length, channels_in, channels_out, kernel) {
         let columns =
             Tensor::cat(taps.collect(), 2).reshape([batch * length, kernel * channels_in]);
         let weight = weight.reshape([kernel * channels_in, channels_out]);
@@ -179,23 +201,27 @@ mod tests {
     #[test]
     fn im2col_and_tap_sum_paths_match_the_definition() {
         let device = Device::flex();
-        // 4 → 16 channels takes im2col (12 ≤ 32), 16 → 4 the tap sum (48 > 8).
-        for (cin, cout) in [(4, 16), (16, 4)] {
-            let dims = [2, 13, cin, cout, 3];
-            let x: Vec<f32> = (0..2 * 13 * cin)
+        // 4 → 16 channels takes im2col (12 ≤ 32), 16 → 4 the tap sum (48 > 8)
+        // on long sequences and im2col on short ones.
+        for (cin, cout, length, tap_sum) in
+            [(4, 16, 70, false), (16, 4, 70, true), (16, 4, 13, false)]
+        {
+            assert_eq!(takes_tap_sum(length, cin, cout, 3), tap_sum);
+            let dims = [2, length, cin, cout, 3];
+            let x: Vec<f32> = (0..2 * length * cin)
                 .map(|i| ((i * 37) % 11) as f32 - 5.0)
                 .collect();
             let w: Vec<f32> = (0..cout * cin * 3)
                 .map(|i| ((i * 17) % 7) as f32 - 3.0)
                 .collect();
             let y = conv1d_same(
-                Tensor::from_data(TensorData::new(x.clone(), [2, 13, cin]), &device),
+                Tensor::from_data(TensorData::new(x.clone(), [2, length, cin]), &device),
                 Tensor::from_data(TensorData::new(w.clone(), [cout, cin, 3]), &device),
                 None,
                 2,
             );
             let got = y.into_data().try_to_vec::<f32>().unwrap();
-            assert_eq!(got, naive(&x, &w, dims, 2), "{cin} → {cout}");
+            assert_eq!(got, naive(&x, &w, dims, 2), "{cin} → {cout}, {length}");
         }
     }
 

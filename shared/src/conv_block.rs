@@ -100,11 +100,12 @@ impl ConvBlock {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let mut h = x;
         if let (Some(conv), Some(bn)) = (&self.conv, &self.bn) {
-            h = conv.forward(h);
-            if self.relu_before_bn {
-                h = relu(h);
-            }
-            h = relu(bn.forward(h));
+            h = if self.relu_before_bn {
+                bn.forward(relu(conv.forward(h)))
+            } else {
+                conv.forward_bn(h, bn)
+            };
+            h = relu(h);
         }
         h = self.res.forward(h);
         if self.dropout_before_pool {

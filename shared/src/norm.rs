@@ -67,30 +67,59 @@ impl BatchNorm {
             channels, expected,
             "batch norm has {expected} channels, input has {channels}"
         );
+        if let Some((scale, shift)) = self.eval_affine() {
+            return x * scale.unsqueeze() + shift.unsqueeze();
+        }
         let rows = shape[..D - 1].iter().product();
         let x = x.reshape([rows, channels]);
-        let device = x.device();
-
-        let (mean, var) = if device.is_autodiff() {
-            let mean = x.clone().mean_dim(0);
-            let var = x.clone().var_bias(0);
-            self.update_running(mean.clone().detach(), var.clone().detach());
-            (mean, var)
-        } else {
-            (
-                self.running_mean
-                    .value_sync()
-                    .to_device(&device)
-                    .unsqueeze_dim(0),
-                self.running_var
-                    .value_sync()
-                    .to_device(&device)
-                    .unsqueeze_dim(0),
-            )
-        };
+        let mean = x.clone().mean_dim(0);
+        let var = x.clone().var_bias(0);
+        self.update_running(mean.clone().detach(), var.clone().detach());
         let scale = self.weight.val().unsqueeze_dim(0) / (var + self.epsilon).sqrt();
         let y = (x - mean) * scale + self.bias.val().unsqueeze_dim(0);
         y.reshape(shape)
+    }
+
+    /// `self.forward(layer(weight, bias))` for a layer that is linear in its
+    /// weight and bias and whose output channels are the weight's first axis
+    /// (a convolution, a dense layer).
+    ///
+    /// In eval mode the per-channel map is folded into the weight and bias
+    /// instead (`W·scale`, `b·scale + shift`): the layer's output is then final
+    /// and never passed over again, where normalising it would read and write
+    /// the whole activation twice more.
+    pub fn after<const K: usize, const D: usize>(
+        &self,
+        weight: Tensor<K>,
+        bias: Option<Tensor<1>>,
+        layer: impl FnOnce(Tensor<K>, Option<Tensor<1>>) -> Tensor<D>,
+    ) -> Tensor<D> {
+        let Some((scale, shift)) = self.eval_affine() else {
+            return self.forward(layer(weight, bias));
+        };
+        let mut per_channel = [1; K];
+        per_channel[0] = scale.dims()[0];
+        let weight = weight * scale.clone().reshape(per_channel);
+        let bias = match bias {
+            Some(bias) => bias * scale + shift,
+            None => shift,
+        };
+        layer(weight, Some(bias))
+    }
+
+    /// The eval-mode map `x·scale + shift` per channel, from the running
+    /// statistics; `None` on an autodiff device, where the batch's own
+    /// statistics normalise it.
+    fn eval_affine(&self) -> Option<(Tensor<1>, Tensor<1>)> {
+        let device = self.weight.val().device();
+        if device.is_autodiff() {
+            return None;
+        }
+        let mean = self.running_mean.value_sync().to_device(&device);
+        let var = self.running_var.value_sync().to_device(&device);
+        let scale = self.weight.val() / (var + self.epsilon).sqrt();
+        let shift = self.bias.val() - mean * scale.clone();
+        Some((scale, shift))
     }
 
     fn update_running(&self, mean: Tensor<2>, var: Tensor<2>) {

@@ -73,9 +73,9 @@ pub struct Residual {
 impl Residual {
     /// Applies the stack.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let mut h = self.bns[0].forward(self.convs[0].forward(x.clone()));
+        let mut h = self.convs[0].forward_bn(x.clone(), &self.bns[0]);
         for (conv, bn) in self.convs.iter().zip(&self.bns).skip(1) {
-            h = bn.forward(conv.forward(self.dropout.forward(relu(h))));
+            h = conv.forward_bn(self.dropout.forward(relu(h)), bn);
         }
         relu(x + h)
     }

@@ -56,9 +56,11 @@ impl Stem {
         let weight = self.conv.weight.val();
         let tied = Tensor::cat(vec![weight.clone(), weight.flip([1, 2])], 0);
         let bias = self.conv.bias.as_ref().map(|b| b.val().repeat_dim(0, 2));
-        let h = conv1d_same(x, tied, bias, 1);
+        let h = self
+            .bn
+            .after(tied, bias, |weight, bias| conv1d_same(x, weight, bias, 1));
         debug_assert_eq!(h.dims()[2], 2 * filters);
-        self.bn.forward(h).exp()
+        h.exp()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The model against `../shared/golden`: every trace within 1e-4, on every backend.
 
 use burn::prelude::*;
+use promoscope_model::ism::Mutagenesis;
 use promoscope_model::relative_position::relative_position_basis;
 use promoscope_model::weights;
 use promoscope_model::{Backend, device::select_device};
@@ -85,4 +86,39 @@ fn golden_parameter_count_is_the_models() {
     let model = promoscope_model::ModelConfig::new().init(&Device::flex());
     assert_eq!(count, 4_688_321);
     assert_eq!(model.num_params(), count);
+}
+
+/// Incremental ISM (stem and block 1 on windows) against each row through the
+/// whole network, with the golden weights: the first and last rows of a
+/// golden sequence's batch, where the windows leave the sequence.
+fn check_incremental_ism(device: &Device, backend: &str, rows_each_end: usize) {
+    let bytes = golden_bytes();
+    let (model, info) = weights::load(&bytes, device).unwrap();
+    let seq_len = info.config.seq_len;
+    let sequence = info.metadata["sequences"].split('|').next().unwrap();
+    let m = Mutagenesis::new(sequence).unwrap();
+    let mut worst = 0.0f32;
+    for rows in [0..rows_each_end, m.rows() - rows_each_end..m.rows()] {
+        let x = Tensor::<3>::from_data(m.one_hot_rows(seq_len, rows.clone()).unwrap(), device);
+        let whole = model.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        let incremental = m.predict_rows(&model, seq_len, rows).unwrap();
+        let incremental = incremental.into_data().try_to_vec::<f32>().unwrap();
+        worst = worst.max(max_abs_diff(&incremental, &whole));
+    }
+    println!("incremental ISM {backend}: max |diff| = {worst:.3e}");
+    assert!(
+        worst <= TOLERANCE,
+        "{backend}: incremental ISM off by {worst}"
+    );
+}
+
+#[test]
+fn incremental_ism_matches_the_whole_network_on_flex() {
+    check_incremental_ism(&Device::flex(), "flex", 24);
+}
+
+#[test]
+fn incremental_ism_matches_the_whole_network_on_wgpu() {
+    let selected = select_device(Backend::Wgpu).expect("wgpu needs an adapter (lavapipe in CI)");
+    check_incremental_ism(&selected.device, "wgpu", 4);
 }

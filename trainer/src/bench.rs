@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use promoscope_model::encoding::one_hot;
 use promoscope_model::ism::Mutagenesis;
-use promoscope_model::{ModelConfig, SelectedDevice};
+use promoscope_model::{Model, ModelConfig, SelectedDevice};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -26,13 +26,15 @@ pub struct BenchSettings {
     pub repeats: usize,
     /// A training file to read (parse + encode) once, timed.
     pub data: Option<PathBuf>,
+    /// Also time each stage of the forward pass alone, at the first inference batch.
+    pub stages: bool,
 }
 
 /// One measured figure.
 #[derive(serde::Serialize)]
 pub struct Figure {
-    /// `data`, `inference`, `training` or `ism`: the figure's name in JSON and in
-    /// `scripts/bench_table.py`.
+    /// `data`, `inference`, `stage`, `training`, `ism` or `ism_whole`: the name in
+    /// JSON and in `scripts/bench_table.py`.
     pub key: &'static str,
     /// What was timed.
     pub what: String,
@@ -109,6 +111,12 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         });
     }
 
+    if let (true, Some(&batch)) = (settings.stages, settings.infer_batches.first()) {
+        let sequences = random_sequences(batch, config.seq_len, &mut rng);
+        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
+        figures.extend(stage_figures(&model, x, settings.repeats));
+    }
+
     let autodiff = device.clone().autodiff();
     let mut trained = Some(config.init(&autodiff));
     let mut optimizer = burn::optim::AdamConfig::new().with_epsilon(1e-7).init();
@@ -137,11 +145,8 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     let mutagenesis = Mutagenesis::new(&sequence)?;
     let rows = mutagenesis.substitutions.len() + 1;
     let seconds = time(settings.repeats, || {
-        let x = Tensor::<3>::from_data(
-            mutagenesis.one_hot(config.seq_len).expect("sequence fits"),
-            device,
-        );
-        model.forward(x).into_data();
+        let y = mutagenesis.predict_rows(&model, config.seq_len, 0..rows);
+        y.expect("sequence fits").into_data();
     });
     figures.push(Figure {
         key: "ism",
@@ -149,7 +154,55 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         batch: rows,
         seconds,
     });
+    // The same rows, each through the whole network, as the peer computes them.
+    let seconds = time(settings.repeats, || {
+        let x = mutagenesis.one_hot(config.seq_len).expect("sequence fits");
+        model.forward(Tensor::from_data(x, device)).into_data();
+    });
+    figures.push(Figure {
+        key: "ism_whole",
+        what: format!(
+            "ISM, {}-bp sequence, every row through the whole network",
+            sequence.len()
+        ),
+        batch: rows,
+        seconds,
+    });
     Ok(figures)
+}
+
+/// Each stage of the inference forward pass timed alone, on the previous
+/// stage's output: where the time goes.
+fn stage_figures(model: &Model, x: Tensor<3>, repeats: usize) -> Vec<Figure> {
+    let batch = x.dims()[0];
+    let device = x.device();
+    let stages: [(&str, &dyn Fn(Tensor<3>) -> Tensor<3>); 5] = [
+        ("stem", &|h| model.stem.forward(h)),
+        ("block 1", &|h| model.block1.forward(h)),
+        ("block 2", &|h| model.block2.forward(h)),
+        ("block 3", &|h| model.block3.forward(h)),
+        ("transformer", &|h| model.transformer.forward(h)),
+    ];
+    let mut figures = Vec::new();
+    let mut h = x;
+    let mut timed = |what: &str, f: &dyn Fn()| {
+        let seconds = time(repeats, || {
+            f();
+            device.sync().expect("the device finishes its work");
+        });
+        figures.push(Figure {
+            key: "stage",
+            what: format!("inference: {what}"),
+            batch,
+            seconds,
+        });
+    };
+    for (what, stage) in stages {
+        timed(what, &|| drop(stage(h.clone())));
+        h = stage(h);
+    }
+    timed("head", &|| drop(model.head.forward(h.clone())));
+    figures
 }
 
 /// The figures as a Markdown table.

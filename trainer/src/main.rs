@@ -98,6 +98,10 @@ struct BenchArgs {
     /// Also time reading this training file once (parse + encode, `.gz` ok).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Also time each stage of the forward pass (stem, blocks, transformer,
+    /// head) alone, at the first inference batch.
+    #[arg(long)]
+    stages: bool,
 }
 
 #[derive(clap::Args)]
@@ -528,6 +532,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         train_batches: args.train_batch,
         repeats: args.repeats,
         data: args.data,
+        stages: args.stages,
     };
     let figures = bench::run(&settings, &selected)?;
     let table = bench::table(&figures, &selected);
@@ -574,6 +579,7 @@ fn run() -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    promoscope::keep_freed_memory();
     match run() {
         Ok(code) => code,
         Err(err) => {

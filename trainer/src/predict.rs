@@ -225,15 +225,13 @@ pub fn ism_scores(
             mutagenesis.len()
         );
     }
-    let x = Tensor::<3>::from_data(mutagenesis.one_hot(seq_len)?, &scorer.selected.device);
-    let [rows, _, _] = x.dims();
+    let rows = mutagenesis.rows();
     let mut predictions = Vec::with_capacity(rows);
     for start in (0..rows).step_by(batch_size.max(1)) {
-        let chunk = x.clone().narrow(0, start, batch_size.min(rows - start));
+        let chunk = start..(start + batch_size).min(rows);
         predictions.extend(
-            scorer
-                .model
-                .forward(chunk)
+            mutagenesis
+                .predict_rows(&scorer.model, seq_len, chunk)?
                 .into_data()
                 .try_into_vec_as::<f32>()?,
         );

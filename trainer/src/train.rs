@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::module::Param;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -88,6 +89,14 @@ mod tests {
         assert_eq!(seed.lr_at(751), 3e-5);
         assert_eq!(seed.lr_at(850), 3e-5);
         assert_eq!(settings(12).lr_at(12), 1e-4);
+    }
+
+    #[test]
+    fn a_fresh_model_starts_at_the_label_mean() {
+        let device = Device::flex().autodiff();
+        let model = initial_model(&ModelConfig::tiny(), &[1.0, 3.0, 8.0], &device);
+        let bias = model.head.out.bias.as_ref().unwrap().val();
+        assert_eq!(bias.into_data().try_to_vec::<f32>().unwrap(), [4.0]);
     }
 }
 
@@ -285,6 +294,19 @@ fn adam() -> burn::optim::ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-7).init()
 }
 
+/// A fresh network whose output bias is the labels' mean, so that it starts
+/// by predicting the mean: from a zero bias, the first epoch on raw DREAM
+/// labels (about 0–17) was spent moving the bias alone.
+fn initial_model(config: &ModelConfig, labels: &[f32], device: &Device) -> Model {
+    let mut model = config.init(device);
+    let mean = labels.iter().map(|&v| f64::from(v)).sum::<f64>() / labels.len().max(1) as f64;
+    model.head.out.bias = Some(Param::from_tensor(Tensor::from_floats(
+        [mean as f32],
+        device,
+    )));
+    weights::with_stable_ids(model)
+}
+
 /// Whether `dir` holds a checkpoint to resume from.
 pub fn has_checkpoint(dir: &Path) -> bool {
     dir.join("checkpoint/state.json").exists()
@@ -313,7 +335,7 @@ pub fn train(
         checkpoints.load(&device, &selected.device)?
     } else {
         device.seed(settings.seed);
-        let model = weights::with_stable_ids(settings.model.init(&device));
+        let model = initial_model(&settings.model, &train.labels, &device);
         let progress = Progress {
             epoch: 1,
             ..Progress::default()

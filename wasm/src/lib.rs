@@ -173,8 +173,8 @@ impl Promoscope {
     ) -> Result<Vec<f32>, JsError> {
         let mutagenesis = self.mutagenesis(&sequence)?;
         let end = end.min(mutagenesis.rows());
-        let x = mutagenesis.one_hot_rows(self.info.config.seq_len, start.min(end)..end)?;
-        self.predict(x).await
+        let seq_len = self.info.config.seq_len;
+        read(mutagenesis.predict_rows(&self.model, seq_len, start.min(end)..end)?).await
     }
 
     /// The ISM table from the predictions of every row:
@@ -214,13 +214,16 @@ impl Promoscope {
 
     async fn predict(&self, x: TensorData) -> Result<Vec<f32>, JsError> {
         let x = Tensor::<3>::from_data(x, &self.selected.device);
-        let y = self
-            .model
-            .forward(x)
-            .into_data_async()
-            .await
-            .map_err(|e| JsError::new(&format!("reading predictions back: {e:?}")))?;
-        y.try_into_vec_as::<f32>()
-            .map_err(|e| JsError::new(&format!("{e:?}")))
+        read(self.model.forward(x)).await
     }
+}
+
+/// Predictions back from the device (asynchronously: WebGPU cannot block).
+async fn read(y: Tensor<2>) -> Result<Vec<f32>, JsError> {
+    let y = y
+        .into_data_async()
+        .await
+        .map_err(|e| JsError::new(&format!("reading predictions back: {e:?}")))?;
+    y.try_into_vec_as::<f32>()
+        .map_err(|e| JsError::new(&format!("{e:?}")))
 }
