@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # flex runs on rayon's pool; PyTorch on its intra-op threads: the same number.
 RAYON_NUM_THREADS=$threads target/release/promoscope bench --backend flex \
-  --infer-batch 256 --train-batch 64 --repeats 5 --json "$tmp/promoscope.json"
+  --infer-batch 256 --train-batch 64 --repeats 5 --stages --json "$tmp/promoscope.json"
 python3 scripts/peer_cpu_bench.py --threads "$threads" --repeats 5 --out "$tmp/peer.json"
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 python3 scripts/bench_table.py --promoscope "$tmp/promoscope.json" --peer "$tmp/peer.json" \

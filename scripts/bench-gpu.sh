@@ -16,7 +16,7 @@ fi
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 xz -dc .gpu/promoscope.xz > /tmp/promoscope && chmod +x /tmp/promoscope
-/tmp/promoscope bench --backend vulkan --infer-batch 4096 --train-batch 1024 --repeats 10 \
+/tmp/promoscope bench --backend vulkan --infer-batch 4096 --train-batch 1024 --repeats 10 --stages \
   --json "$out/promoscope.json"
 python3 .gpu/peer/peer_bench.py --golden .gpu/golden/hsayn_golden.safetensors --out "$out/peer.json"
 gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)

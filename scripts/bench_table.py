@@ -44,6 +44,14 @@ def main():
                      for m in modes]
             ours_cell = f"{f['seq_per_s']:,.0f} seq/s"
         lines.append(f"| {f['what']} | {f['batch']} | {ours_cell} | " + " | ".join(cells) + " |")
+    stages = [f for f in ours["figures"] if f["key"] == "stage"]
+    if stages:
+        total = sum(f["seconds"] for f in stages)
+        lines += ["", f"promoscope's forward pass stage by stage (batch {stages[0]['batch']}, each stage alone):", "",
+                  "| stage | ms | share |", "|---|---:|---:|"]
+        for f in stages:
+            name = f["what"].removeprefix("inference: ")
+            lines.append(f"| {name} | {1000 * f['seconds']:.1f} | {100 * f['seconds'] / total:.0f}% |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.append:
