@@ -166,13 +166,14 @@ impl Mutagenesis {
         };
 
         // The stem, on windows of twice its reach so that their centres are exact.
-        let mut reach = model.stem.conv.weight.dims()[2] / 2;
+        let stem_reach = model.stem.conv.weight.dims()[2] / 2;
         let stem_ref = model.stem.forward(x_ref);
-        let stem = windows.centre(model.stem.forward(windows.cut(x, 2 * reach)), reach);
+        let stem = windows.cut(x, 2 * stem_reach);
+        let stem = windows.centre(model.stem.forward(stem), stem_reach);
 
         // `h = bn0(conv0(x))`, `h = bn_i(conv_i(relu(h)))`, as `Residual::forward`.
         let res = &model.block1.res;
-        let (mut h_ref, mut h) = (stem_ref.clone(), stem.clone());
+        let (mut h_ref, mut h, mut reach) = (stem_ref.clone(), stem.clone(), stem_reach);
         for (i, (conv, bn)) in res.convs.iter().zip(&res.bns).enumerate() {
             if i > 0 {
                 (h_ref, h) = (relu(h_ref), relu(h));
@@ -184,8 +185,7 @@ impl Mutagenesis {
             reach += step;
         }
         let res_ref = relu(stem_ref.clone() + h_ref);
-        let res =
-            relu(windows.splice(stem_ref, stem, model.stem.conv.weight.dims()[2] / 2, reach) + h);
+        let res = relu(windows.splice(stem_ref, stem, stem_reach, reach) + h);
 
         // Dropout is the identity in eval mode: block 1 is `pool(res(x))`.
         let h = model
