@@ -153,10 +153,16 @@ impl ModelConfig {
         if let Some((name, k)) = odd.iter().find(|(_, k)| k.is_multiple_of(2)) {
             return Err(format!("{name} must be odd for 'same' padding, got {k}"));
         }
-        if self.block3_len() == 0 {
+        // With one position the relative-position basis is 0/0 (its gamma
+        // features are divided by their maximum, which is 0 at offset 0).
+        if self.block3_len() < 2 {
             return Err(format!(
-                "seq_len {} is too short: the pools ({}, {}, {}) leave no position",
-                self.seq_len, self.block1_pool, self.block2_pool, self.block3_pool
+                "seq_len {} is too short: the pools ({}, {}, {}) leave {} position(s) for the transformer, which needs 2",
+                self.seq_len,
+                self.block1_pool,
+                self.block2_pool,
+                self.block3_pool,
+                self.block3_len()
             ));
         }
         if self.heads == 0 || !self.block3_channels.is_multiple_of(self.heads) {

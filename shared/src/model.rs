@@ -202,6 +202,13 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "invalid model config: seq_len 60 is too short")]
+    fn a_single_transformer_position_is_rejected() {
+        // 60 → 15 → 3 → 1 position: the relative-position basis would be NaN.
+        ModelConfig::tiny().with_seq_len(60).init(&Device::flex());
+    }
+
+    #[test]
     #[should_panic(expected = "invalid model config: stem_kernel must be odd")]
     fn even_kernel_is_rejected() {
         ModelConfig::tiny()
