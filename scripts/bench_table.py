@@ -24,15 +24,17 @@ def main():
     modes = [m for m in ("fp32", "tf32") if f"infer_seq_per_s_{m}" in peer]
     head = "| figure | batch | promoscope | " + " | ".join(
         f"PyTorch {m} | ratio" for m in modes) + " |"
+    ours_golden = ours.get("golden_max_diff")
+    ours_golden = "" if ours_golden is None else f" (golden max diff {ours_golden:.1e})"
     lines = [f"### {args.title}", "",
-             f"promoscope {ours['promoscope']} on `{ours['backend']}`; PyTorch {peer['torch']} on "
+             f"promoscope {ours['promoscope']} on `{ours['backend']}`{ours_golden}; PyTorch {peer['torch']} on "
              f"`{peer['device']}` (golden max diff {peer.get('golden_maxdiff_output', float('nan')):.1e}).",
              ""]
     if args.notes:
         lines += [args.notes, ""]
     lines += [head, "|---|---:|---:|" + "---:|---:|" * len(modes)]
     for f in ours["figures"]:
-        if f["key"] in ("data", "stage"):
+        if f["key"] in ("data", "stage", "train_stage"):
             continue
         if f["key"] in ("ism", "ism_whole"):
             ms = 1000 * f["seconds"]
@@ -44,14 +46,20 @@ def main():
                      for m in modes]
             ours_cell = f"{f['seq_per_s']:,.0f} seq/s"
         lines.append(f"| {f['what']} | {f['batch']} | {ours_cell} | " + " | ".join(cells) + " |")
-    stages = [f for f in ours["figures"] if f["key"] == "stage"]
-    if stages:
+    for key, what in (("stage", "forward pass"), ("train_stage", "forward + backward")):
+        stages = [f for f in ours["figures"] if f["key"] == key and ":" in f["what"]
+                  and "whole network" not in f["what"]]
+        if not stages:
+            continue
         total = sum(f["seconds"] for f in stages)
-        lines += ["", f"promoscope's forward pass stage by stage (batch {stages[0]['batch']}, each stage alone):", "",
+        lines += ["", f"promoscope's {what} stage by stage (batch {stages[0]['batch']}, each stage alone):", "",
                   "| stage | ms | share |", "|---|---:|---:|"]
         for f in stages:
-            name = f["what"].removeprefix("inference: ")
+            name = f["what"].split(": ", 1)[1]
             lines.append(f"| {name} | {1000 * f['seconds']:.1f} | {100 * f['seconds'] / total:.0f}% |")
+        whole = [f for f in ours["figures"] if f["key"] == key and "whole network" in f["what"]]
+        for f in whole:
+            lines.append(f"| {f['what'].split(': ', 1)[1]} | {1000 * f['seconds']:.1f} | |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.append:

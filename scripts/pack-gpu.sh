@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Prepares what scripts/bench-gpu.sh needs on the GPU machine (no Rust, no
-# network there): the release binary with SPIR-V shaders (`vulkan` feature),
-# stripped and xz-compressed, the PyTorch peer and the golden file, in `.gpu/`;
-# the Vulkan loader's Debian packages in `.gl/`. Both folders are git-ignored.
+# network there), in the git-ignored `.gpu/` and `.gl/`:
+# - the release binary with SPIR-V shaders (`vulkan`), stripped and
+#   xz-compressed;
+# - the PyTorch peer, the golden file and the real DREAM sample;
+# - the Vulkan loader's Debian packages (in `.gl/`).
 # Then, with the device tool: run `bash scripts/bench-gpu.sh`, carry [".gpu", ".gl"].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p promoscope --features vulkan --target-dir target/gpu
 rm -rf .gpu && mkdir -p .gpu
+cargo build --release -p promoscope --features vulkan --target-dir target/gpu
 strip -o .gpu/promoscope target/gpu/release/promoscope
 xz -3 -T0 .gpu/promoscope
 cp -r ../shared/peer .gpu/peer
-mkdir -p .gpu/golden && cp ../shared/golden/hsayn_golden.safetensors .gpu/golden/
+mkdir -p .gpu/golden .gpu/data
+cp ../shared/golden/hsayn_golden.safetensors .gpu/golden/
+cp ../shared/data/dream2022_train_sample.txt .gpu/data/
 if ! ls .gl/*.deb >/dev/null 2>&1; then
   mkdir -p .gl /tmp/amd64/partial
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'

@@ -4,10 +4,33 @@
 //! `conv1d`, whose kernels were ~10× slower on the GPU for these shapes (see
 //! TOOLCHAIN.md); a faster kernel replaces [`conv1d_same`] here and every block
 //! follows.
+//!
+//! Mixed precision lives here too: [`set_half_products`] makes every
+//! convolution multiply in f16 (tensor cores on GPUs) while weights, norms,
+//! attention and the loss stay f32.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::ops::PadMode;
+
+static HALF_PRODUCTS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every convolution of this process multiply in f16 (`true`) or f32
+/// (`false`, the default): the analogue of PyTorch's
+/// `torch.backends.cuda.matmul.allow_tf32`, one switch for a whole run. Inputs
+/// and weights are rounded to f16 for the products only; what a convolution
+/// returns, and every gradient that reaches a weight, is f32.
+pub fn set_half_products(on: bool) {
+    HALF_PRODUCTS.store(on, Ordering::Relaxed);
+}
+
+/// Whether convolutions multiply in f16; see [`set_half_products`].
+pub fn half_products() -> bool {
+    HALF_PRODUCTS.load(Ordering::Relaxed)
+}
 
 use crate::norm::BatchNorm;
 
@@ -108,6 +131,24 @@ pub fn conv1d_same(
     bias: Option<Tensor<1>>,
     dilation: usize,
 ) -> Tensor<3> {
+    let y = if half_products() {
+        let products = conv1d_products(
+            x.cast(FloatDType::F16),
+            weight.cast(FloatDType::F16),
+            dilation,
+        );
+        products.cast(FloatDType::F32)
+    } else {
+        conv1d_products(x, weight, dilation)
+    };
+    match bias {
+        Some(bias) => y + bias.unsqueeze::<3>(),
+        None => y,
+    }
+}
+
+/// [`conv1d_same`] without the bias, in the inputs' float type.
+fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     let [batch, length, channels_in] = x.dims();
     let [channels_out, weight_in, kernel] = weight.dims();
     assert_eq!(
@@ -130,7 +171,7 @@ pub fn conv1d_same(
     // channels) takes the tap sum, 1.3× faster than im2col on flex; the stem
     // (4 channels in) and the short blocks 2 and 3 take im2col, 1.5–2× faster
     // there (docs/BENCHMARKS.md).
-    let mut y = if !takes_tap_sum(length, channels_in, channels_out, kernel) {
+    if !takes_tap_sum(length, channels_in, channels_out, kernel) {
         let columns =
             Tensor::cat(taps.collect(), 2).reshape([batch * length, kernel * channels_in]);
         let weight = weight.reshape([kernel * channels_in, channels_out]);
@@ -142,11 +183,7 @@ pub fn conv1d_same(
             .map(|(t, tap)| tap.matmul(weight.clone().narrow(0, t, 1)))
             .reduce(|sum, tap| sum + tap)
             .expect("kernel ≥ 1")
-    };
-    if let Some(bias) = bias {
-        y = y + bias.unsqueeze::<3>();
     }
-    y
 }
 
 #[cfg(test)]
@@ -223,6 +260,25 @@ mod tests {
             let got = y.into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(got, naive(&x, &w, dims, 2), "{cin} → {cout}, {length}");
         }
+    }
+
+    #[test]
+    fn half_products_stay_within_f16_rounding_of_f32() {
+        let device = Device::flex();
+        let x = Tensor::<3>::random([2, 70, 16], burn::tensor::Distribution::Default, &device);
+        let w = Tensor::<3>::random([8, 16, 3], burn::tensor::Distribution::Default, &device);
+        // Not through the process-wide switch: other tests run beside this one.
+        let full = conv1d_products(x.clone(), w.clone(), 2);
+        let half = conv1d_products(x.cast(FloatDType::F16), w.cast(FloatDType::F16), 2);
+        assert_eq!(half.dtype(), burn::tensor::DType::F16);
+        let half = half.cast(FloatDType::F32);
+        let diff: f32 = (full.clone() - half).abs().max().into_scalar();
+        let scale: f32 = full.abs().max().into_scalar();
+        // 48 products of values in [0, 1), each input rounded to 11 bits.
+        assert!(
+            diff > 0.0 && diff < 1e-2 * scale,
+            "diff {diff}, scale {scale}"
+        );
     }
 
     #[test]

@@ -2,17 +2,18 @@
 //! and the time of one ISM, on a backend, as a Markdown table.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use promoscope_model::encoding::one_hot;
 use promoscope_model::ism::Mutagenesis;
-use promoscope_model::{Model, ModelConfig, SelectedDevice};
+use promoscope_model::{Model, ModelConfig, SelectedDevice, weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use safetensors::SafeTensors;
 
 /// What to measure.
 pub struct BenchSettings {
@@ -26,15 +27,16 @@ pub struct BenchSettings {
     pub repeats: usize,
     /// A training file to read (parse + encode) once, timed.
     pub data: Option<PathBuf>,
-    /// Also time each stage of the forward pass alone, at the first inference batch.
+    /// Also time each stage alone: inference at the first inference batch,
+    /// forward + backward at the first training batch.
     pub stages: bool,
 }
 
 /// One measured figure.
 #[derive(serde::Serialize)]
 pub struct Figure {
-    /// `data`, `inference`, `stage`, `training`, `ism` or `ism_whole`: the name in
-    /// JSON and in `scripts/bench_table.py`.
+    /// `data`, `inference`, `stage`, `training`, `train_stage`, `ism` or
+    /// `ism_whole`: the name in JSON and in `scripts/bench_table.py`.
     pub key: &'static str,
     /// What was timed.
     pub what: String,
@@ -114,7 +116,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     if let (true, Some(&batch)) = (settings.stages, settings.infer_batches.first()) {
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
-        figures.extend(stage_figures(&model, x, settings.repeats));
+        figures.extend(stage_figures(&model, x, settings.repeats, false));
     }
 
     let autodiff = device.clone().autodiff();
@@ -139,6 +141,27 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
             batch,
             seconds,
         });
+    }
+    if let (true, Some(&batch), Some(model)) = (
+        settings.stages,
+        settings.train_batches.first(),
+        trained.as_ref(),
+    ) {
+        let sequences = random_sequences(batch, config.seq_len, &mut rng);
+        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
+        // The step without Adam: what the optimizer's update costs is the rest.
+        let seconds = time(settings.repeats, || {
+            let loss = model.forward(x.clone()).powi_scalar(2).mean();
+            drop(loss.backward());
+            autodiff.sync().expect("the device finishes its work");
+        });
+        figures.push(Figure {
+            key: "train_stage",
+            what: "forward + backward: whole network, MSE".into(),
+            batch,
+            seconds,
+        });
+        figures.extend(stage_figures(model, x, settings.repeats, true));
     }
 
     let sequence = random_sequences(1, 110.min(config.seq_len), &mut rng).remove(0);
@@ -171,11 +194,17 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     Ok(figures)
 }
 
-/// Each stage of the inference forward pass timed alone, on the previous
-/// stage's output: where the time goes.
-fn stage_figures(model: &Model, x: Tensor<3>, repeats: usize) -> Vec<Figure> {
+/// Each stage of the forward pass timed alone, on the previous stage's
+/// output: where the time goes. With `backward`, each stage's forward and
+/// backward (from the sum of its output to its weights; its input is a
+/// constant), on the autodiff device in training mode.
+fn stage_figures(model: &Model, x: Tensor<3>, repeats: usize, backward: bool) -> Vec<Figure> {
     let batch = x.dims()[0];
     let device = x.device();
+    let (key, label) = match backward {
+        false => ("stage", "inference"),
+        true => ("train_stage", "forward + backward"),
+    };
     let stages: [(&str, &dyn Fn(Tensor<3>) -> Tensor<3>); 5] = [
         ("stem", &|h| model.stem.forward(h)),
         ("block 1", &|h| model.block1.forward(h)),
@@ -183,26 +212,59 @@ fn stage_figures(model: &Model, x: Tensor<3>, repeats: usize) -> Vec<Figure> {
         ("block 3", &|h| model.block3.forward(h)),
         ("transformer", &|h| model.transformer.forward(h)),
     ];
+    let run = |output: Tensor<3>| {
+        if backward {
+            drop(output.sum().backward());
+        }
+    };
     let mut figures = Vec::new();
-    let mut h = x;
     let mut timed = |what: &str, f: &dyn Fn()| {
         let seconds = time(repeats, || {
             f();
             device.sync().expect("the device finishes its work");
         });
         figures.push(Figure {
-            key: "stage",
-            what: format!("inference: {what}"),
+            key,
+            what: format!("{label}: {what}"),
             batch,
             seconds,
         });
     };
+    let mut h = x;
     for (what, stage) in stages {
-        timed(what, &|| drop(stage(h.clone())));
-        h = stage(h);
+        timed(what, &|| run(stage(h.clone())));
+        h = stage(h).detach();
     }
-    timed("head", &|| drop(model.head.forward(h.clone())));
+    timed("head", &|| {
+        run(model.head.forward(h.clone()).unsqueeze_dim(2))
+    });
     figures
+}
+
+/// The largest difference between the golden file's output and the model's,
+/// with the file's weights, on `device`: the check that a backend computes the
+/// model (TOLERANCE 1e-4 in `tests/tests/golden.rs`), where the tests cannot run.
+pub fn golden_max_diff(path: &Path, device: &Device) -> Result<f32> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (model, _) = weights::load(&bytes, device).with_context(|| path.display().to_string())?;
+    let file = SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not safetensors", path.display()))?;
+    let tensor = |name: &str| -> Result<TensorData> {
+        let view = file
+            .tensor(name)
+            .with_context(|| format!("{}: no tensor {name}", path.display()))?;
+        Ok(TensorData::from_bytes_vec(
+            view.data().to_vec(),
+            view.shape().to_vec(),
+            burn::tensor::DType::F32,
+        ))
+    };
+    let output = model.forward(Tensor::<3>::from_data(tensor("input.onehot")?, device));
+    let expected = Tensor::<2>::from_data(tensor("trace.output")?, device);
+    Ok((output.reshape(expected.dims()) - expected)
+        .abs()
+        .max()
+        .into_scalar())
 }
 
 /// The figures as a Markdown table.

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use promoscope::{bench, data, evaluate, io, plot, predict, simulate, train};
+use promoscope_model::conv::set_half_products;
 use promoscope_model::device::select_device;
 use promoscope_model::{Backend, ModelConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -98,10 +99,17 @@ struct BenchArgs {
     /// Also time reading this training file once (parse + encode, `.gz` ok).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Also time each stage of the forward pass (stem, blocks, transformer,
-    /// head) alone, at the first inference batch.
+    /// Also time each stage (stem, blocks, transformer, head) alone: inference
+    /// at the first inference batch, forward + backward at the first training batch.
     #[arg(long)]
     stages: bool,
+    /// Mixed precision: convolutions multiply in f16 (as `train --mixed-precision`).
+    #[arg(long)]
+    mixed_precision: bool,
+    /// Also run the golden file's input through its weights and report the
+    /// output's largest difference from the golden output.
+    #[arg(long)]
+    golden: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -261,6 +269,12 @@ struct TrainArgs {
     /// Skip malformed lines (and report them) instead of stopping.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// Mixed precision: convolutions multiply in f16 (tensor cores on GPUs);
+    /// weights, norms, attention and the loss stay f32, and the loss is scaled
+    /// by 128 against f16 underflow. Saved weights are f32.
+    #[arg(long)]
+    #[serde(default)]
+    mixed_precision: bool,
     /// Output folder.
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
@@ -363,7 +377,13 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         val_every: args.val_every,
         seed: args.seed,
         out_dir: args.out.clone(),
+        loss_scale: if args.mixed_precision {
+            train::MIXED_LOSS_SCALE
+        } else {
+            1.0
+        },
     };
+    set_half_products(args.mixed_precision);
     // Ctrl-C (or SIGTERM) asks for a checkpoint after the current step; a
     // second one exits at once.
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -526,6 +546,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
 
 fn run_bench(args: BenchArgs) -> Result<()> {
     let selected = select_device(args.backend.parse()?)?;
+    set_half_products(args.mixed_precision);
     let settings = bench::BenchSettings {
         model: model_config(&args.config)?,
         infer_batches: args.infer_batch,
@@ -534,8 +555,17 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         data: args.data,
         stages: args.stages,
     };
+    let golden = match &args.golden {
+        Some(path) => Some(bench::golden_max_diff(path, &selected.device)?),
+        None => None,
+    };
     let figures = bench::run(&settings, &selected)?;
-    let table = bench::table(&figures, &selected);
+    let mut table = bench::table(&figures, &selected);
+    if let Some(diff) = golden {
+        table.push_str(&format!(
+            "\ngolden output, largest |difference|: {diff:.2e}\n"
+        ));
+    }
     print!("{table}");
     if let Some(path) = &args.out {
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
@@ -543,7 +573,10 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         io::write_atomic(path, text.as_bytes())?;
     }
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&bench::json(&figures, &selected))?;
+        let mut json = bench::json(&figures, &selected);
+        json["mixed_precision"] = args.mixed_precision.into();
+        json["golden_max_diff"] = golden.map(f64::from).into();
+        let json = serde_json::to_string_pretty(&json)?;
         io::write_atomic(path, json.as_bytes())?;
     }
     Ok(())

@@ -50,7 +50,15 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Where weights, metrics and checkpoints go.
     pub out_dir: PathBuf,
+    /// What the loss is multiplied by before `backward`: [`MIXED_LOSS_SCALE`]
+    /// with f16 convolution products, 1 in f32.
+    pub loss_scale: f32,
 }
+
+/// The loss scale of mixed-precision training: lifts small gradients out of
+/// f16's underflow range (below 6e-8) while the largest stay far from its
+/// 65,504. Adam's epsilon is scaled with it, so the update is the f32 one.
+pub const MIXED_LOSS_SCALE: f32 = 128.0;
 
 impl TrainSettings {
     /// The learning rate of a (1-based) epoch: the fine-tuning rate in the
@@ -82,6 +90,7 @@ mod tests {
             val_every: 1,
             seed: 0,
             out_dir: PathBuf::new(),
+            loss_scale: 1.0,
         };
         let seed = settings(850);
         assert_eq!(seed.lr_at(1), 1e-4);
@@ -254,7 +263,7 @@ impl Checkpoints {
 
     /// The checkpointed model (on `device`), optimizer, weight average (on
     /// `inference`) and progress.
-    fn load(&self, device: &Device, inference: &Device) -> Result<Resumed> {
+    fn load(&self, device: &Device, inference: &Device, loss_scale: f32) -> Result<Resumed> {
         let state = self.state()?;
         let read_model = |name: &str, device: &Device| -> Result<Model> {
             let path = self.dir.join(name);
@@ -275,7 +284,7 @@ impl Checkpoints {
         let path = self.dir.join(&state.optimizer);
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let optimizer = adam()
+        let optimizer = adam(loss_scale)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
         Ok((model, optimizer, average, state.progress))
@@ -289,9 +298,11 @@ type Resumed = (
     Progress,
 );
 
-fn adam() -> burn::optim::ModuleOptimizer {
+/// Adam for gradients `loss_scale` times the loss's. Adam's step,
+/// `m / (√v + ε)`, does not change when gradients and ε are scaled alike.
+fn adam(loss_scale: f32) -> burn::optim::ModuleOptimizer {
     // Keras' epsilon, as the seed's optimizer.
-    AdamConfig::new().with_epsilon(1e-7).init()
+    AdamConfig::new().with_epsilon(1e-7 * loss_scale).init()
 }
 
 /// A fresh network whose output bias is the labels' mean, so that it starts
@@ -332,7 +343,7 @@ pub fn train(
         dir: out.join("checkpoint"),
     };
     let (mut model, mut optimizer, mut average, mut progress) = if has_checkpoint(out) {
-        checkpoints.load(&device, &selected.device)?
+        checkpoints.load(&device, &selected.device, settings.loss_scale)?
     } else {
         device.seed(settings.seed);
         let model = initial_model(&settings.model, &train.labels, &device);
@@ -340,7 +351,7 @@ pub fn train(
             epoch: 1,
             ..Progress::default()
         };
-        (model, adam(), None, progress)
+        (model, adam(settings.loss_scale), None, progress)
     };
     let card = BTreeMap::from([(
         "trained_on".to_string(),
@@ -383,7 +394,8 @@ pub fn train(
             device.seed(settings.seed ^ (progress.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (x, y) = train.batch(chunk, &device);
             let loss = (model.forward(x) - y).powi_scalar(2).mean();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let scaled = loss.clone().mul_scalar(settings.loss_scale);
+            let grads = GradientsParams::from_grads(scaled.backward(), &model);
             progress.loss_sum += f64::from(loss.into_scalar::<f32>());
             model = optimizer.step(lr, model, grads);
             progress.step += 1;

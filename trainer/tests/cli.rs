@@ -4,11 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn sample_slice(dir: &Path, lines: usize) -> PathBuf {
-    let shared = std::env::var_os("PROMOSCOPE_SHARED")
+fn shared_folder() -> PathBuf {
+    std::env::var_os("PROMOSCOPE_SHARED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let text = std::fs::read_to_string(shared.join("data/dream2022_train_sample.txt")).unwrap();
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+fn sample_slice(dir: &Path, lines: usize) -> PathBuf {
+    let text =
+        std::fs::read_to_string(shared_folder().join("data/dream2022_train_sample.txt")).unwrap();
     let slice: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
     let path = dir.join("sample.txt");
     std::fs::write(&path, slice).unwrap();
@@ -258,12 +262,20 @@ fn bench_prints_a_table_of_every_figure() {
         "bench --config tiny --backend flex --infer-batch 8,16 --train-batch 4 --repeats 1 --stages",
     ));
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
-    // Header, 2 inference batches, 6 stages, training, 2 ISM figures.
-    assert_eq!(rows.len(), 12, "{table}");
+    // Header, 2 inference batches, 6 stages, training, forward + backward of
+    // the whole network and of 6 stages, 2 ISM figures.
+    assert_eq!(rows.len(), 19, "{table}");
     assert!(rows[3].contains("inference: stem"), "{table}");
     assert!(rows[8].contains("inference: head"), "{table}");
-    assert!(rows[10].contains("ISM, 110-bp"), "{table}");
-    assert!(rows[11].contains("whole network"), "{table}");
+    assert!(rows[9].contains("training step"), "{table}");
+    assert!(
+        rows[10].contains("forward + backward: whole network"),
+        "{table}"
+    );
+    assert!(rows[11].contains("forward + backward: stem"), "{table}");
+    assert!(rows[16].contains("forward + backward: head"), "{table}");
+    assert!(rows[17].contains("ISM, 110-bp"), "{table}");
+    assert!(rows[18].contains("whole network"), "{table}");
     for row in &rows[1..] {
         let seq_per_s: f64 = row
             .trim_end_matches(" |")
@@ -274,6 +286,66 @@ fn bench_prints_a_table_of_every_figure() {
             .unwrap();
         assert!(seq_per_s > 0.0, "{row}");
     }
+}
+
+/// `bench --golden` checks the backend against the golden file; with
+/// `--mixed-precision` the same check shows f16 products at work.
+#[test]
+fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = shared_folder().join("golden/hsayn_golden.safetensors");
+    let diff = |extra: &str| -> f64 {
+        let json = dir.path().join("bench.json");
+        ok(&run_line(&format!(
+            "bench --config tiny --backend flex --infer-batch 2 --train-batch 2 --repeats 1 --golden {} --json {} {extra}",
+            golden.display(),
+            json.display()
+        )));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["mixed_precision"], !extra.is_empty());
+        report["golden_max_diff"].as_f64().unwrap()
+    };
+    let full = diff("");
+    assert!(full < 1e-4, "f32 golden output off by {full}");
+    let mixed = diff("--mixed-precision");
+    // f16 rounds to 11 significant bits: visibly off, not wrong.
+    assert!(
+        mixed > 10.0 * full && mixed < 0.1,
+        "mixed golden output off by {mixed}"
+    );
+}
+
+/// Mixed precision follows the f32 run it mirrors (same seed, order and
+/// dropout): f16 products and the scaled loss change the losses by rounding
+/// only, and the saved options bring the flag back on `--resume`.
+#[test]
+fn mixed_precision_training_tracks_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 300);
+    let losses = |name: &str, extra: &str| -> Vec<f64> {
+        let run = dir.path().join(name);
+        ok(&run_line(&format!(
+            "train --data {} --config tiny --backend flex --epochs 3 --epoch-size 200 --batch-size 32 --val-size 60 --val-every 1 --lr 1e-3 --seed 4 --no-swa --out {} {extra}",
+            data.display(),
+            run.display()
+        )));
+        metrics_of(&run)
+            .iter()
+            .map(|m| m["train_loss"].as_f64().unwrap())
+            .collect()
+    };
+    let full = losses("f32", "");
+    let mixed = losses("mixed", "--mixed-precision");
+    assert_eq!(full.len(), 3);
+    for (f, m) in full.iter().zip(&mixed) {
+        assert!(
+            f != m && (f - m).abs() < 0.02 * f,
+            "f32 {full:?}, mixed {mixed:?}"
+        );
+    }
+    let saved = std::fs::read_to_string(dir.path().join("mixed/train_args.json")).unwrap();
+    assert!(saved.contains("\"mixed_precision\": true"), "{saved}");
 }
 
 fn metrics_of(run: &Path) -> Vec<serde_json::Value> {
