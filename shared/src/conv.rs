@@ -32,7 +32,7 @@ pub fn half_products() -> bool {
     HALF_PRODUCTS.load(Ordering::Relaxed)
 }
 
-use crate::norm::BatchNorm;
+use crate::norm::{BatchNorm, per_channel};
 
 /// Configuration of a [`Conv`].
 #[derive(Config, Debug)]
@@ -142,7 +142,10 @@ pub fn conv1d_same(
         conv1d_products(x, weight, dilation)
     };
     match bias {
-        Some(bias) => y + bias.unsqueeze::<3>(),
+        Some(bias) => {
+            let shape = y.dims();
+            y + per_channel(bias, shape)
+        }
         None => y,
     }
 }

@@ -3,6 +3,8 @@
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
 
+use crate::norm::per_channel;
+
 /// Configuration of a [`Dense`].
 #[derive(Config, Debug)]
 pub struct DenseConfig {
@@ -73,12 +75,15 @@ pub(crate) fn linear<const D: usize>(
         "dense weight expects {weight_in} input features, input has {features_in}"
     );
     let rows = shape[..D - 1].iter().product();
-    let mut y = x.reshape([rows, features_in]).matmul(weight.transpose());
-    if let Some(bias) = bias {
-        y = y + bias.unsqueeze_dim(0);
-    }
     shape[D - 1] = features_out;
-    y.reshape(shape)
+    let y = x
+        .reshape([rows, features_in])
+        .matmul(weight.transpose())
+        .reshape(shape);
+    match bias {
+        Some(bias) => y + per_channel(bias, shape),
+        None => y,
+    }
 }
 
 #[cfg(test)]

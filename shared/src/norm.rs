@@ -70,14 +70,12 @@ impl BatchNorm {
         if let Some((scale, shift)) = self.eval_affine() {
             return x * scale.unsqueeze() + shift.unsqueeze();
         }
-        let rows = shape[..D - 1].iter().product();
-        let x = x.reshape([rows, channels]);
-        let mean = x.clone().mean_dim(0);
-        let var = x.clone().var_bias(0);
-        self.update_running(mean.clone().detach(), var.clone().detach());
-        let scale = self.weight.val().unsqueeze_dim(0) / (var + self.epsilon).sqrt();
-        let y = (x - mean) * scale + self.bias.val().unsqueeze_dim(0);
-        y.reshape(shape)
+        let mean = channel_mean(x.clone());
+        let centered = x - per_channel(mean.clone(), shape);
+        let var = channel_mean(centered.clone().powi_scalar(2));
+        self.update_running(mean.detach(), var.clone().detach());
+        let scale = self.weight.val() / (var + self.epsilon).sqrt();
+        centered * per_channel(scale, shape) + per_channel(self.bias.val(), shape)
     }
 
     /// `self.forward(layer(weight, bias))` for a layer that is linear in its
@@ -122,16 +120,39 @@ impl BatchNorm {
         Some((scale, shift))
     }
 
-    fn update_running(&self, mean: Tensor<2>, var: Tensor<2>) {
-        let blend = |old: Tensor<1>, new: Tensor<2>| {
-            old.to_device(&new.device()) * self.momentum
-                + new.squeeze_dim(0) * (1.0 - self.momentum)
+    fn update_running(&self, mean: Tensor<1>, var: Tensor<1>) {
+        let blend = |old: Tensor<1>, new: Tensor<1>| {
+            old.to_device(&new.device()) * self.momentum + new * (1.0 - self.momentum)
         };
         let running_mean = blend(self.running_mean.value_sync(), mean);
         let running_var = blend(self.running_var.value_sync(), var);
         self.running_mean.update(running_mean.detach());
         self.running_var.update(running_var.detach());
     }
+}
+
+/// `t`, one value per channel, expanded to `shape` (`[..., channels]`) for an
+/// elementwise op with an activation of that shape.
+///
+/// Broadcasting `t` instead has autodiff sum its gradient over all the other
+/// axes in one reduction, which burn's untuned GPU reductions run as one thread
+/// per channel over batch × length values: most of the training step's time on
+/// an H200 (docs/BENCHMARKS.md). The gradient of `expand` is summed one axis at
+/// a time.
+pub fn per_channel<const D: usize>(t: Tensor<1>, shape: [usize; D]) -> Tensor<D> {
+    let mut one_row = [1; D];
+    one_row[D - 1] = shape[D - 1];
+    t.reshape(one_row).expand(shape)
+}
+
+/// The mean of each channel (the last axis) of `x`, over one axis at a time,
+/// for the reason given at [`per_channel`].
+fn channel_mean<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    let channels = x.dims()[D - 1];
+    (0..D - 1)
+        .rev()
+        .fold(x, |mean, axis| mean.mean_dim(axis))
+        .reshape([channels])
 }
 
 /// Configuration of a [`LayerNorm`].
@@ -175,10 +196,11 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// Normalises each position of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let shape = x.dims();
         let mean = x.clone().mean_dim(D - 1);
         let var = x.clone().var_bias(D - 1);
-        let gamma = self.weight.val().unsqueeze::<D>();
-        let beta = self.bias.val().unsqueeze::<D>();
+        let gamma = per_channel(self.weight.val(), shape);
+        let beta = per_channel(self.bias.val(), shape);
         (x - mean) / (var + self.epsilon).sqrt() * gamma + beta
     }
 }
@@ -228,6 +250,34 @@ mod tests {
             .unwrap();
         assert!((mean[0] - 0.02).abs() < 1e-6, "{mean:?}");
         assert!((var[0] - 1.0).abs() < 1e-6, "{var:?}");
+    }
+
+    #[test]
+    fn training_statistics_span_batch_and_positions() {
+        let device = Device::flex().autodiff();
+        let bn = BatchNormConfig::new(1).init(&device);
+        // Two sequences of three positions: mean 3.5, biased variance 35/12.
+        let x = Tensor::<3>::from_floats([[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]], &device);
+        let got = bn.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        let sd = (35.0f32 / 12.0 + 1e-3).sqrt();
+        for (i, g) in got.iter().enumerate() {
+            let expected = (i as f32 + 1.0 - 3.5) / sd;
+            assert!((g - expected).abs() < 1e-5, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn per_channel_gradients_sum_over_batch_and_positions() {
+        let device = Device::flex().autodiff();
+        let t = Tensor::<1>::from_floats([1.0, 2.0], &device).require_grad();
+        let x = Tensor::<3>::from_floats(
+            [[[1.0, 10.0], [2.0, 20.0]], [[3.0, 30.0], [4.0, 40.0]]],
+            &device,
+        );
+        let y = (per_channel(t.clone(), [2, 2, 2]) * x).sum();
+        let grads = y.backward();
+        let grad = t.grad(&grads).unwrap().into_data().try_to_vec::<f32>();
+        assert_eq!(grad.unwrap(), [10.0, 100.0]);
     }
 
     #[test]
