@@ -16,6 +16,8 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::ops::PadMode;
 
+use crate::norm::{BatchNorm, per_channel};
+
 static HALF_PRODUCTS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every convolution of this process multiply in f16 (`true`) or f32
@@ -31,8 +33,6 @@ pub fn set_half_products(on: bool) {
 pub fn half_products() -> bool {
     HALF_PRODUCTS.load(Ordering::Relaxed)
 }
-
-use crate::norm::{BatchNorm, per_channel};
 
 /// Configuration of a [`Conv`].
 #[derive(Config, Debug)]
