@@ -52,11 +52,18 @@ def main():
         if not stages:
             continue
         total = sum(f["seconds"] for f in stages)
-        lines += ["", f"promoscope's {what} stage by stage (batch {stages[0]['batch']}, each stage alone):", "",
-                  "| stage | ms | share |", "|---|---:|---:|"]
+        # The CPU peer times its inference stages too: then both, and the ratio.
+        peer_stages = peer.get("stages_ms_fp32", {}) if key == "stage" else {}
+        both = all(f["what"].split(": ", 1)[1] in peer_stages for f in stages)
+        lines += ["", f"promoscope's {what} stage by stage (batch {stages[0]['batch']}, each stage alone):", ""]
+        lines += (["| stage | ms | share | PyTorch fp32 ms | ratio |", "|---|---:|---:|---:|---:|"] if both
+                  else ["| stage | ms | share |", "|---|---:|---:|"])
         for f in stages:
             name = f["what"].split(": ", 1)[1]
-            lines.append(f"| {name} | {1000 * f['seconds']:.1f} | {100 * f['seconds'] / total:.0f}% |")
+            row = f"| {name} | {1000 * f['seconds']:.1f} | {100 * f['seconds'] / total:.0f}% |"
+            if both:
+                row += f" {peer_stages[name]:.1f} | {peer_stages[name] / (1000 * f['seconds']):.2f} |"
+            lines.append(row)
         whole = [f for f in ours["figures"] if f["key"] == key and "whole network" in f["what"]]
         for f in whole:
             lines.append(f"| {f['what'].split(': ', 1)[1]} | {1000 * f['seconds']:.1f} | |")

@@ -4,7 +4,8 @@
 
 It imports the peer's model (`hsayn_torch.py`, in the team folder; not copied
 here), checks it against the golden traces, then times with `--threads` CPU
-threads: inference at `--infer-batch`, a training step (Adam, MSE) at
+threads: inference at `--infer-batch` (whole, and each stage alone, cut as
+`promoscope bench --stages` cuts), a training step (Adam, MSE) at
 `--train-batch`, and the in-silico mutagenesis of one 110-bp sequence (its 330
 substitutions and the reference in one batch, as `promoscope bench` does).
 Each figure is the median of `--repeats` runs after one warm-up, like
@@ -31,6 +32,35 @@ def median_seconds(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def stages(model):
+    """The peer's forward pass cut where `promoscope bench --stages` cuts its
+    own, in eval mode (dropout off): (name, function) pairs, each taking the
+    previous stage's output. Mirrors `HSAYN.forward`; `main` checks that their
+    composition is the whole model."""
+    import torch.nn.functional as F
+
+    def stem(x):
+        x = x.transpose(1, 2)
+        conv = model.stem.conv
+        h = torch.cat([conv(x), F.conv1d(x, conv.weight.flip(1, 2), conv.bias, padding=conv.padding)], 1)
+        return torch.exp(model.stem.bn(h))
+
+    def transformer(h):
+        h = h.transpose(1, 2)
+        h = model.ln1(h + model.mha(h))
+        return model.ln2(h + model.ffn.conv2(F.relu(model.ffn.conv1(h))))
+
+    def head(h):
+        z = h.reshape(h.shape[0], -1)
+        z = F.relu(model.head.bn1(model.head.fc1(z)))
+        z = F.relu(model.head.bn2(model.head.fc2(z)))
+        return model.head.out(z)
+
+    return [("stem", stem), ("block 1", lambda h: model.block1.pool(model.block1.res(h))),
+            ("block 2", model.block2), ("block 3", model.block3),
+            ("transformer", transformer), ("head", head)]
 
 
 def main():
@@ -86,6 +116,13 @@ def main():
     xb = onehot(args.infer_batch)
     with torch.no_grad():
         res["infer_seq_per_s_fp32"] = args.infer_batch / median_seconds(lambda: model(xb), args.repeats)
+        # Each stage alone at the inference batch, on the previous stage's output.
+        res["stages_ms_fp32"] = {}
+        h = xb
+        for name, stage in stages(model):
+            res["stages_ms_fp32"][name] = 1000 * median_seconds(lambda: stage(h), args.repeats)
+            h = stage(h)
+        assert torch.allclose(h, model(xb), atol=1e-5), "the stages are not the whole model"
         # The reference and its 330 substitutions, 110 bases padded to the input length.
         reference = onehot(1, 110)
         rows = [reference[0]]
