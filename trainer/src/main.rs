@@ -134,6 +134,10 @@ struct EvaluateArgs {
     /// Backend: auto, flex, wgpu or vulkan.
     #[arg(long, default_value = "auto")]
     backend: String,
+    /// Convolutions multiply in f16 (as `bench --mixed-precision`): what the
+    /// fast GPU path costs in accuracy, measured on the same weights.
+    #[arg(long)]
+    mixed_precision: bool,
 }
 
 #[derive(clap::Args)]
@@ -439,7 +443,12 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let scorer = predict::Scorer::load(&args.weights, &args.backend)?;
-    eprintln!("backend: {}", scorer.selected);
+    set_half_products(args.mixed_precision);
+    let products = if args.mixed_precision { "f16" } else { "f32" };
+    eprintln!(
+        "backend: {}, convolution products in {products}",
+        scorer.selected
+    );
     let seq_len = scorer.info.config.seq_len;
     let (data, report) = data::read(&args.data, seq_len, false)?;
     if report.too_long > 0 {

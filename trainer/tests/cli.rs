@@ -348,6 +348,30 @@ fn mixed_precision_training_tracks_f32() {
     assert!(saved.contains("\"mixed_precision\": true"), "{saved}");
 }
 
+/// `evaluate --mixed-precision` scores the same weights with f16 products:
+/// the bundled demo model's Pearson on real sequences moves, but by rounding.
+#[test]
+fn evaluate_in_mixed_precision_stays_close_to_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 200);
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www/demo.safetensors");
+    let pearson = |extra: &str| -> f64 {
+        let out = ok(&run_line(&format!(
+            "evaluate --weights {} --data {} --backend flex --json {extra}",
+            demo.display(),
+            data.display()
+        )));
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        report["overall"]["pearson"].as_f64().unwrap()
+    };
+    let full = pearson("");
+    let mixed = pearson("--mixed-precision");
+    assert!(
+        full != mixed && (full - mixed).abs() < 0.01,
+        "f32 {full}, mixed {mixed}"
+    );
+}
+
 fn metrics_of(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
