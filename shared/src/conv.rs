@@ -318,9 +318,16 @@ mod tests {
                 grads.push((x.grad(&g).unwrap(), w.grad(&g).unwrap()));
                 outputs.push(y);
             }
+            // Relative to the largest value: the weighted sums reach the
+            // hundreds, where f32 rounding alone is ~1e-5; a misrouted tap or
+            // position is off by the values themselves.
             let close = |a: Tensor<3>, b: Tensor<3>| {
+                let scale: f32 = a.clone().abs().max().into_scalar();
                 let d: f32 = (a - b).abs().max().into_scalar();
-                assert!(d < 1e-4, "dilation {dilation}: differ by {d}");
+                assert!(
+                    d <= 1e-5 * scale.max(1.0),
+                    "dilation {dilation}: differ by {d} of {scale}"
+                );
             };
             close(outputs[0].clone(), outputs[1].clone());
             close(grads[0].0.clone(), grads[1].0.clone());
