@@ -1,42 +1,123 @@
-// The page: talks to the model's web worker, draws tables and figures.
+// The page: spreads the model's work over web workers, draws tables and figures.
 const $ = (selector) => document.querySelector(selector);
 const BASES = ['A', 'C', 'G', 'T'];
 const FLANK5 = 17;  // TGCATTTTTTTCACATC
 const FLANK3 = 13;  // GGTTACGGCTGTT
 const EXAMPLE = 'TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT';
 
-// ---- the worker ------------------------------------------------------------
-const worker = new Worker('worker.js');
-const pending = new Map();
-let nextId = 1;
-worker.onmessage = ({ data }) => {
-  const job = pending.get(data.id);
-  if (!job) return;
-  if (data.type === 'progress') { job.onProgress?.(data.done, data.total); return; }
-  pending.delete(data.id);
-  if (data.type === 'done') job.resolve(data.result);
-  else job.reject(Object.assign(new Error(data.message), { cancelled: data.type === 'cancelled' }));
-};
-function call(type, payload = {}, onProgress) {
-  const id = nextId++;
-  const promise = new Promise((resolve, reject) => pending.set(id, { resolve, reject, onProgress }));
-  worker.postMessage({ id, type, ...payload }, payload.bytes ? [payload.bytes] : []);
-  return { id, promise, cancel: () => worker.postMessage({ id, type: 'cancel' }) };
+// ---- the workers -----------------------------------------------------------
+// Model threads (www/worker.js), each with its own copy of the model. On the
+// CPU backend there is one per core and the rows of a job are spread over
+// them; on WebGPU one (the GPU is one device). workers[0] parses and tabulates.
+const MAX_WORKERS = 8;
+const CHUNK = 32; // rows per call: progress and Cancel act between chunks
+const workers = [startWorker()];
+let running = null; // the job in progress: {stopped, cancelled, finished}
+
+function startWorker() {
+  const worker = new Worker('worker.js');
+  const pending = new Map();
+  let nextId = 1;
+  worker.onmessage = ({ data }) => {
+    const job = pending.get(data.id);
+    if (!job) return;
+    pending.delete(data.id);
+    if (data.type === 'done') job.resolve(data.result);
+    else job.reject(new Error(data.message));
+  };
+  return {
+    worker,
+    call(type, payload = {}, transfer = []) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, type, ...payload }, transfer);
+      });
+    },
+  };
 }
 
-// Runs a job with the section's progress bar and Cancel button.
-async function withProgress(section, type, payload) {
+// After workers[0] has loaded a model: as many workers as the backend uses
+// (`?workers=N` caps them), each with the same model. A worker that cannot
+// load it is let go.
+async function staff(description, bytes) {
+  const cap = Number(params.get('workers')) || MAX_WORKERS;
+  const wanted = description.backend === 'cpu'
+    ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, cap, MAX_WORKERS)) : 1;
+  for (const extra of workers.splice(wanted)) extra.worker.terminate();
+  while (workers.length < wanted) workers.push(startWorker());
+  const helpers = workers.slice(1);
+  const loaded = await Promise.all(helpers.map((w) => {
+    const copy = bytes.slice(0);
+    return w.call('load', { bytes: copy, backend: 'cpu' }, [copy]).then(() => true, () => false);
+  }));
+  helpers.forEach((w, i) => {
+    if (loaded[i]) return;
+    w.worker.terminate();
+    workers.splice(workers.indexOf(w), 1);
+  });
+}
+
+// `[start, end)` ranges over `total` rows: at most CHUNK each, and enough of
+// them to give every worker one.
+function chunks(total) {
+  const size = Math.max(1, Math.min(CHUNK, Math.ceil(total / workers.length)));
+  const ranges = [];
+  for (let start = 0; start < total; start += size) ranges.push([start, Math.min(total, start + size)]);
+  return ranges;
+}
+
+// `task(worker, range)` for every range, each on the next free worker; the
+// results in the ranges' order.
+async function spread(ranges, task, job) {
+  const results = new Array(ranges.length);
+  let next = 0;
+  let done = 0;
+  await Promise.all(workers.map(async (w) => {
+    while (next < ranges.length && !job.stopped) {
+      const i = next++;
+      try {
+        results[i] = await task(w, ranges[i]);
+      } catch (err) {
+        job.stopped = true;
+        throw err;
+      }
+      job.progress(++done, ranges.length);
+    }
+  }));
+  if (job.cancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
+  return results;
+}
+
+// Runs `work(job)` with the section's progress bar and Cancel button.
+async function withProgress(section, work) {
   const bar = section.querySelector('progress');
   const cancel = section.querySelector('.cancel');
-  const job = call(type, payload, (done, total) => { bar.max = total; bar.value = done; });
+  const job = {
+    stopped: false,
+    cancelled: false,
+    progress: (done, total) => { bar.max = total; bar.value = done; },
+  };
   bar.hidden = false; bar.removeAttribute('value');
   cancel.hidden = false;
-  cancel.onclick = job.cancel;
+  cancel.onclick = () => { job.cancelled = true; job.stopped = true; };
+  job.finished = work(job);
+  running = job;
   try {
-    return await job.promise;
+    return await job.finished;
   } finally {
+    if (running === job) running = null;
     bar.hidden = true; cancel.hidden = true;
   }
+}
+
+// Stops the job in progress (each worker finishes its chunk) before the
+// workers change.
+async function stopRunning() {
+  const job = running;
+  if (!job) return;
+  job.cancelled = true; job.stopped = true;
+  await job.finished.catch(() => {});
 }
 
 // ---- model -------------------------------------------------------------------
@@ -54,10 +135,15 @@ async function loadModel(bytes, name) {
   setStatus(`Loading ${name}…`, 'loading');
   $('#model-error').hidden = true;
   try {
-    const description = await call('load', { bytes, backend: $('#backend').value }).promise;
+    await stopRunning();
+    const copy = bytes.slice(0); // workers[0] takes `bytes` itself
+    const description = await workers[0].call('load', { bytes, backend: $('#backend').value }, [bytes]);
+    await staff(description, copy);
     model = description; modelName = name;
     showCard();
-    setStatus(`Ready: ${name} on ${description.backend === 'cpu' ? 'the CPU (wasm)' : 'WebGPU'} — ${description.adapter}`, 'ready');
+    const where = description.backend === 'cpu'
+      ? `the CPU (wasm, ${workers.length} worker${workers.length > 1 ? 's' : ''})` : 'WebGPU';
+    setStatus(`Ready: ${name} on ${where} — ${description.adapter}`, 'ready');
   } catch (err) {
     $('#model-error').textContent = `${name}: ${err.message}`;
     $('#model-error').hidden = false;
@@ -137,9 +223,9 @@ $('#run-score').addEventListener('click', async () => {
   problemsBox.hidden = true;
   $('#score-results').hidden = true;
   try {
-    const { rows, problems } = await withProgress($('#score'), 'score', {
-      text: $('#sequences').value, rcAverage: $('#rc-average').checked,
-    });
+    const text = $('#sequences').value;
+    const rcAverage = $('#rc-average').checked;
+    const { rows, problems } = await withProgress($('#score'), (job) => score(text, rcAverage, job));
     scored = rows;
     if (problems.length) {
       problemsBox.replaceChildren(...[
@@ -154,6 +240,23 @@ $('#run-score').addEventListener('click', async () => {
     problemsBox.hidden = false;
   }
 });
+
+async function score(text, rcAverage, job) {
+  const { records, problems } = await workers[0].call('parse', { text });
+  const ranges = chunks(records.length);
+  const parts = await spread(ranges, (w, [start, end]) => w.call('score', {
+    sequences: records.slice(start, end).map((r) => r.sequence), rcAverage,
+  }), job);
+  const rows = [];
+  parts.forEach(({ forward, reverse }, part) => forward.forEach((prediction, i) => {
+    const r = records[ranges[part][0] + i];
+    rows.push({
+      index: rows.length + 1, id: r.id, line: r.line, length: r.sequence.length,
+      sequence: r.sequence, prediction, rc: reverse ? (prediction + reverse[i]) / 2 : null,
+    });
+  }));
+  return { rows, problems };
+}
 
 for (const button of document.querySelectorAll('#score-table [data-sort]')) {
   button.addEventListener('click', () => {
@@ -237,12 +340,23 @@ async function runIsm(sequence) {
   problem.hidden = true;
   $('#ism-results').hidden = true;
   try {
-    ism = await withProgress($('#ism'), 'ism', { sequence });
+    ism = await withProgress($('#ism'), (job) => mutagenesis(sequence, job));
     renderIsm();
   } catch (err) {
     problem.textContent = err.cancelled ? 'Mutagenesis cancelled.' : err.message;
     problem.hidden = false;
   }
+}
+
+// Every row of the ISM batch (the reference, then each substitution), spread
+// over the workers, then the table.
+async function mutagenesis(sequence, job) {
+  const total = await workers[0].call('ismRows', { sequence });
+  const ranges = chunks(total);
+  const parts = await spread(ranges, (w, [start, end]) => w.call('ismScore', { sequence, start, end }), job);
+  const predictions = new Float32Array(total);
+  parts.forEach((part, i) => predictions.set(part, ranges[i][0]));
+  return workers[0].call('ismTable', { sequence, predictions });
 }
 
 // Blue lowers, red raises; white is the reference's score.

@@ -1,21 +1,22 @@
-// The model's thread: loads weights and scores, so that the page never freezes.
-// Messages in:  {id, type: 'load', bytes, backend} | {id, type: 'score', text, rcAverage}
-//               {id, type: 'ism', sequence} | {id, type: 'cancel'}
-// Messages out: {id, type: 'progress', done, total} | {id, type: 'done', result}
-//               {id, type: 'error', message}
+// A model thread: loads weights and scores, so that the page never freezes.
+// The page runs one per CPU core on the CPU backend (one on WebGPU), each with
+// its own copy of the model, and hands each a chunk of rows at a time
+// (`spread` in app.js): wasm has one thread per instance, so cores are workers.
+// Messages in:  {id, type: 'load', bytes, backend} | {id, type: 'parse', text}
+//               {id, type: 'score', sequences, rcAverage}
+//               {id, type: 'ismRows', sequence} | {id, type: 'ismScore', sequence, start, end}
+//               {id, type: 'ismTable', sequence, predictions}
+// Messages out: {id, type: 'done', result} | {id, type: 'error', message}
 importScripts('promoscope-wasm.js');
 const { Promoscope, sequenceProblem, reverseComplement } = wasm_bindgen;
 const wasmReady = wasm_bindgen({ module_or_path: 'promoscope-wasm_bg.wasm' });
 
-const CHUNK = 32;              // sequences per forward pass
 let model = null;
 let seqLen = 111;
-const cancelled = new Set();
-let queue = Promise.resolve(); // one job at a time; cancel messages jump the queue
+let queue = Promise.resolve(); // one job at a time
 
 onmessage = (event) => {
   const msg = event.data;
-  if (msg.type === 'cancel') { cancelled.add(msg.id); return; }
   queue = queue.then(() => run(msg));
 };
 
@@ -26,17 +27,8 @@ async function run(msg) {
     postMessage({ id: msg.id, type: 'done', result });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    postMessage({ id: msg.id, type: cancelled.has(msg.id) ? 'cancelled' : 'error', message });
-  } finally {
-    cancelled.delete(msg.id);
+    postMessage({ id: msg.id, type: 'error', message });
   }
-}
-
-// Lets queued 'cancel' messages in, then stops the job if one came.
-async function checkpoint(id, done, total) {
-  postMessage({ id, type: 'progress', done, total });
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  if (cancelled.has(id)) throw new Error('cancelled');
 }
 
 const JOBS = {
@@ -49,7 +41,8 @@ const JOBS = {
     return description;
   },
 
-  async score({ id, text, rcAverage }) {
+  // The records of pasted text that the model can score, and why the others can't.
+  parse({ text }) {
     requireModel();
     const { records, problems } = parseSequences(text);
     const good = records.filter((record) => {
@@ -57,34 +50,32 @@ const JOBS = {
       if (problem) problems.push({ line: record.line, id: record.id, problem });
       return !problem;
     });
-    const rows = [];
-    for (let start = 0; start < good.length; start += CHUNK) {
-      await checkpoint(id, start, good.length);
-      const chunk = good.slice(start, start + CHUNK);
-      const forward = await model.score(chunk.map((r) => r.sequence));
-      const reverse = rcAverage
-        ? await model.score(chunk.map((r) => reverseComplement(r.sequence)))
-        : null;
-      chunk.forEach((r, i) => rows.push({
-        index: rows.length + 1, id: r.id, line: r.line, length: r.sequence.length,
-        sequence: r.sequence, prediction: forward[i],
-        rc: reverse ? (forward[i] + reverse[i]) / 2 : null,
-      }));
-    }
     problems.sort((a, b) => a.line - b.line);
-    return { rows, problems };
+    return { records: good, problems };
   },
 
-  async ism({ id, sequence }) {
+  // Predictions for checked sequences, and for their reverse complements.
+  async score({ sequences, rcAverage }) {
+    requireModel();
+    const forward = await model.score(sequences);
+    const reverse = rcAverage ? await model.score(sequences.map(reverseComplement)) : null;
+    return { forward, reverse };
+  },
+
+  ismRows({ sequence }) {
     requireModel();
     const problem = sequenceProblem(sequence, seqLen);
     if (problem) throw new Error(problem);
-    const total = model.ismRows(sequence);
-    const predictions = new Float32Array(total);
-    for (let start = 0; start < total; start += CHUNK) {
-      await checkpoint(id, start, total);
-      predictions.set(await model.ismScore(sequence, start, start + CHUNK), start);
-    }
+    return model.ismRows(sequence);
+  },
+
+  async ismScore({ sequence, start, end }) {
+    requireModel();
+    return model.ismScore(sequence, start, end);
+  },
+
+  ismTable({ sequence, predictions }) {
+    requireModel();
     return { sequence, ...model.ismTable(sequence, predictions) };
   },
 };

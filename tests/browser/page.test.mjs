@@ -86,6 +86,11 @@ async function scenario(label, backend, flags, onCpu) {
   await ready(page, 'demo model');
   const status = await page.textContent('#status');
   check(status.includes(onCpu ? 'the CPU' : 'WebGPU'), `backend in use: ${status}`);
+  if (onCpu) {
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const workers = Math.min(cores, 8);
+    check(status.includes(`${workers} worker`), `one worker per core, ${cores} core(s): ${status}`);
+  }
   console.log(`     demo model loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   // The golden weights, loaded as "your own model": the architecture's numbers.
@@ -109,9 +114,22 @@ async function scenario(label, backend, flags, onCpu) {
   console.log(`     ISM (${want.cells.length + 1} sequences) in ${seconds.toFixed(1)} s`);
   await page.locator('#ism-results').screenshot({ path: join(artifacts, `ism-${name}.png`) });
 
-  if (onCpu) await badInput(page);
+  if (onCpu) {
+    await cancelIsm(page, want.sequence);
+    await badInput(page);
+  }
   check(external.length === 0, `no request leaves the page's origin (${external.join(', ')})`);
   await browser.close();
+}
+
+// Cancel stops an ISM between chunks with a message; the page scores on after it.
+async function cancelIsm(page, sequence) {
+  await page.fill('#ism-sequence', sequence);
+  await page.click('#run-ism');
+  await page.click('#ism .cancel');
+  await page.waitForSelector('#ism-problem:not([hidden])', { timeout: 60_000 });
+  const message = await page.textContent('#ism-problem');
+  check(message === 'Mutagenesis cancelled.', `Cancel stops the ISM: ${message}`);
 }
 
 async function badInput(page) {
