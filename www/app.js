@@ -26,13 +26,18 @@ function startWorker() {
     else job.reject(new Error(data.message));
   };
   return {
-    worker,
     call(type, payload = {}, transfer = []) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         worker.postMessage({ id, type, ...payload }, transfer);
       });
+    },
+    // Ends the thread; calls still waiting on it fail rather than hang.
+    stop() {
+      worker.terminate();
+      for (const job of pending.values()) job.reject(new Error('the model worker was stopped'));
+      pending.clear();
     },
   };
 }
@@ -44,7 +49,7 @@ async function staff(description, bytes) {
   const cap = Number(params.get('workers')) || MAX_WORKERS;
   const wanted = description.backend === 'cpu'
     ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, cap, MAX_WORKERS)) : 1;
-  for (const extra of workers.splice(wanted)) extra.worker.terminate();
+  for (const extra of workers.splice(wanted)) extra.stop();
   while (workers.length < wanted) workers.push(startWorker());
   const helpers = workers.slice(1);
   const loaded = await Promise.all(helpers.map((w) => {
@@ -53,7 +58,7 @@ async function staff(description, bytes) {
   }));
   helpers.forEach((w, i) => {
     if (loaded[i]) return;
-    w.worker.terminate();
+    w.stop();
     workers.splice(workers.indexOf(w), 1);
   });
 }
