@@ -11,11 +11,22 @@ const EXAMPLE = 'TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATA
 // them; on WebGPU one (the GPU is one device). workers[0] parses and tabulates.
 const MAX_WORKERS = 8;
 const CHUNK = 32; // rows per call: progress and Cancel act between chunks
+// The model's code, downloaded and compiled once for every worker (failing
+// that, its URL: each worker then fetches it and reports what goes wrong).
+const WASM = 'promoscope-wasm_bg.wasm';
+const code = fetch(WASM)
+  .then((response) => {
+    if (!response.ok) throw new Error(`${WASM}: HTTP ${response.status}`);
+    return response.arrayBuffer();
+  })
+  .then((bytes) => WebAssembly.compile(bytes))
+  .catch(() => WASM);
 const workers = [startWorker()];
 let running = null; // the job in progress: {stopped, cancelled, finished}
 
 function startWorker() {
   const worker = new Worker('worker.js');
+  code.then((module) => worker.postMessage({ type: 'init', module }));
   const pending = new Map();
   let nextId = 1;
   worker.onmessage = ({ data }) => {

@@ -2,14 +2,17 @@
 // The page runs one per CPU core on the CPU backend (one on WebGPU), each with
 // its own copy of the model, and hands each a chunk of rows at a time
 // (`spread` in app.js): wasm has one thread per instance, so cores are workers.
-// Messages in:  {id, type: 'load', bytes, backend} | {id, type: 'parse', text}
+// Messages in:  {type: 'init', module} (the compiled wasm module, or its URL), then
+//               {id, type: 'load', bytes, backend} | {id, type: 'parse', text}
 //               {id, type: 'score', sequences, rcAverage}
 //               {id, type: 'ismRows', sequence} | {id, type: 'ismScore', sequence, start, end}
 //               {id, type: 'ismTable', sequence, predictions}
 // Messages out: {id, type: 'done', result} | {id, type: 'error', message}
 importScripts('promoscope-wasm.js');
 const { Promoscope, sequenceProblem, reverseComplement } = wasm_bindgen;
-const wasmReady = wasm_bindgen({ module_or_path: 'promoscope-wasm_bg.wasm' });
+let init;
+const wasmReady = new Promise((resolve) => { init = resolve; })
+  .then((module) => wasm_bindgen({ module_or_path: module }));
 
 let model = null;
 let seqLen = 111;
@@ -17,6 +20,7 @@ let queue = Promise.resolve(); // one job at a time
 
 onmessage = (event) => {
   const msg = event.data;
+  if (msg.type === 'init') { init(msg.module); return; }
   queue = queue.then(() => run(msg));
 };
 

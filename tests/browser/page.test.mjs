@@ -24,8 +24,10 @@ function compare(name, got, want) {
 
 // A static server for dist/, on a free port of 127.0.0.1 (a secure context: WebGPU needs one).
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+let wasmDownloads = 0;
 const server = createServer(async (req, res) => {
   const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+  if (path.endsWith('.wasm')) wasmDownloads += 1;
   try {
     const file = join(dist, path === '/' ? 'index.html' : path);
     const body = await readFile(file);
@@ -82,6 +84,7 @@ async function scenario(label, backend, flags, onCpu) {
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
   page.on('pageerror', (e) => check(false, `page error: ${e.message}`));
   let started = Date.now();
+  wasmDownloads = 0;
   await page.goto(`${base}/?backend=${backend}`);
   await ready(page, 'demo model');
   const status = await page.textContent('#status');
@@ -119,6 +122,7 @@ async function scenario(label, backend, flags, onCpu) {
     await badInput(page);
   }
   check(external.length === 0, `no request leaves the page's origin (${external.join(', ')})`);
+  check(wasmDownloads === 1, `the wasm module is downloaded once for all workers (${wasmDownloads})`);
   await browser.close();
 }
 
