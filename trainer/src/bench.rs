@@ -64,17 +64,19 @@ fn random_sequences(n: usize, len: usize, rng: &mut StdRng) -> Vec<String> {
         .collect()
 }
 
-/// Median seconds of `repeats` runs of `f`, after one warm-up run. `f` must
-/// wait for its results (read them back), so the time covers the device work.
-fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..repeats.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
+/// Median seconds of `repeats` runs of `f`, after one warm-up run, each until
+/// `device` has finished all its work. Reading a result back is not enough: on
+/// wgpu, timings that ended at a read came out faster than the sum of their
+/// parts (docs/BENCHMARKS.md, "Timing to the device's end").
+fn time(repeats: usize, device: &Device, mut f: impl FnMut()) -> f64 {
+    let mut run = || {
+        let start = Instant::now();
+        f();
+        device.sync().expect("the device finishes its work");
+        start.elapsed().as_secs_f64()
+    };
+    run();
+    let mut times: Vec<f64> = (0..repeats.max(1)).map(|_| run()).collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }
@@ -102,7 +104,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     for &batch in &settings.infer_batches {
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
-        let seconds = time(settings.repeats, || {
+        let seconds = time(settings.repeats, device, || {
             model.forward(x.clone()).into_data();
         });
         figures.push(Figure {
@@ -126,12 +128,11 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
         let y = Tensor::<2>::random([batch, 1], burn::tensor::Distribution::Default, &autodiff);
-        let seconds = time(settings.repeats, || {
+        let seconds = time(settings.repeats, &autodiff, || {
             let model = trained.take().expect("model is put back after each step");
             let loss = (model.forward(x.clone()) - y.clone()).powi_scalar(2).mean();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let model = optimizer.step(1e-4, model, grads);
-            // Reading a parameter back waits for the step's device work.
             model.head.out.weight.val().into_data();
             trained = Some(model);
         });
@@ -150,10 +151,9 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
         // The step without Adam: what the optimizer's update costs is the rest.
-        let seconds = time(settings.repeats, || {
+        let seconds = time(settings.repeats, &autodiff, || {
             let loss = model.forward(x.clone()).powi_scalar(2).mean();
             drop(loss.backward());
-            autodiff.sync().expect("the device finishes its work");
         });
         figures.push(Figure {
             key: "train_stage",
@@ -167,7 +167,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     let sequence = random_sequences(1, 110.min(config.seq_len), &mut rng).remove(0);
     let mutagenesis = Mutagenesis::new(&sequence)?;
     let rows = mutagenesis.substitutions.len() + 1;
-    let seconds = time(settings.repeats, || {
+    let seconds = time(settings.repeats, device, || {
         let y = mutagenesis.predict_rows(&model, config.seq_len, 0..rows);
         y.expect("sequence fits").into_data();
     });
@@ -178,7 +178,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         seconds,
     });
     // The same rows, each through the whole network, as the peer computes them.
-    let seconds = time(settings.repeats, || {
+    let seconds = time(settings.repeats, device, || {
         let x = mutagenesis.one_hot(config.seq_len).expect("sequence fits");
         model.forward(Tensor::from_data(x, device)).into_data();
     });
@@ -219,10 +219,7 @@ fn stage_figures(model: &Model, x: Tensor<3>, repeats: usize, backward: bool) ->
     };
     let mut figures = Vec::new();
     let mut timed = |what: &str, f: &dyn Fn()| {
-        let seconds = time(repeats, || {
-            f();
-            device.sync().expect("the device finishes its work");
-        });
+        let seconds = time(repeats, &device, f);
         figures.push(Figure {
             key,
             what: format!("{label}: {what}"),
