@@ -120,7 +120,9 @@ pub(crate) fn gpu_row_blocks(device: &Device, rows: usize) -> Option<usize> {
     if device.clone().inner() == Device::flex() {
         return None;
     }
-    (1..=MAX_BLOCKS.min(rows)).rev().find(|&b| rows.is_multiple_of(b))
+    (1..=MAX_BLOCKS.min(rows))
+        .rev()
+        .find(|&b| rows.is_multiple_of(b))
 }
 
 #[cfg(test)]
