@@ -1,0 +1,82 @@
+"""Kernel time per stage from cubecl's profiling log, as Markdown.
+
+    python3 scripts/profile_table.py LOG [--top N]
+
+LOG is the file that `[profiling.logger] level = "basic"` in a `cubecl.toml`
+writes (plain or .gz). cubecl writes a table of the kernels run since the last
+sync at every sync; `promoscope bench --repeats 1 --stages` syncs after each
+run of each stage (a warm-up run, then the timed one), so the tables come in
+pairs and the second of each pair is one clean run. Kernels are grouped by
+family (products, elementwise, reductions, copies, ...).
+"""
+import argparse
+import gzip
+import re
+
+STAGES = ["stem", "block 1", "block 2", "block 3", "transformer", "head"]
+# The tables `bench --stages` produces, in order, after the inference figure.
+LABELS = ([f"inference: {s}" for s in STAGES] + ["forward + backward: whole network"]
+          + [f"forward + backward: {s}" for s in STAGES])
+
+
+def tables(text):
+    out, rows, inside = [], [], False
+    for line in text.splitlines():
+        if line.startswith("|⎺"):
+            inside, rows = True, []
+        elif line.startswith("|⎯"):
+            inside = False
+            out.append(rows)
+        elif inside and not line.startswith("|⎼"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return out
+
+
+def ms(text):
+    value, unit = re.fullmatch(r"([0-9.]+)\s*(ns|µs|ms|s)", text.strip()).groups()
+    return float(value) * {"ns": 1e-6, "µs": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def family(name):
+    if name.startswith("MatmulEntry"):
+        return "products"
+    if name.startswith(("KernelBinop", "KernelScalarBinop", "UnaryFloat", "KernelScalarCmp",
+                        "MaskFillKernel", "FullKernel")):
+        return "elementwise"
+    if name.startswith(("ReduceKernel", "SharedSumKernel")):
+        return "reductions"
+    if name.startswith(("CopyKernel", "SliceAssignKernel", "SliceKernel", "SliceWithSteps",
+                        "RepeatDimKernel", "FlipKernel")):
+        return "copies and slices"
+    return "other"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("log")
+    ap.add_argument("--top", type=int, default=3)
+    args = ap.parse_args()
+    opener = gzip.open if args.log.endswith(".gz") else open
+    with opener(args.log, "rt", errors="replace") as f:
+        found = tables(f.read())
+    # Tables come in (warm-up, timed) pairs; the inference figure's own runs
+    # sync nowhere and land in the first table.
+    timed = found[1::2]
+    print("| stage | kernels | kernel time ms | by family (ms) | largest kernels (ms × count) |")
+    print("|---|---:|---:|---|---|")
+    for label, rows in zip(LABELS, timed):
+        # A kernel's name may itself hold " | "; duration, count and ratio end the row.
+        kernels = [(" | ".join(r[:-3]), r[-3], r[-2]) for r in rows[1:] if r and r[0] != "Total"]
+        total = sum(ms(duration) for _, duration, _ in kernels)
+        count = sum(int(n) for _, _, n in kernels)
+        families = {}
+        for name, duration, _ in kernels:
+            families[family(name)] = families.get(family(name), 0) + ms(duration)
+        by_family = ", ".join(f"{k} {v:.1f}" for k, v in sorted(families.items(), key=lambda kv: -kv[1]))
+        largest = ", ".join(f"{family(name)} `{name.split('_')[-1]}` {ms(duration):.1f} × {n}"
+                            for name, duration, n in kernels[:args.top])
+        print(f"| {label} | {count} | {total:.1f} | {by_family} | {largest} |")
+
+
+if __name__ == "__main__":
+    main()
