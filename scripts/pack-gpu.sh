@@ -5,7 +5,8 @@
 #   xz-compressed;
 # - the PyTorch peer, the golden file and the real DREAM sample;
 # - the Vulkan loader's Debian packages (in `.gl/`).
-# Then, with the device tool: run `bash scripts/bench-gpu.sh`, carry [".gpu", ".gl"].
+# Then, with the device tool: run `bash scripts/bench-gpu.sh` (or
+# `bash scripts/profile-gpu.sh`), carry [".gpu", ".gl"].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu
