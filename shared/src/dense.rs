@@ -116,13 +116,16 @@ fn blocked_product(x: Tensor<2>, w: Tensor<2>, blocks: usize) -> Tensor<2> {
 /// per block side by side and sums them (split-K); the stem's forward +
 /// backward took 11 ms (docs/BENCHMARKS.md).
 pub(crate) fn gpu_row_blocks(device: &Device, rows: usize) -> Option<usize> {
+    (device.clone().inner() != Device::flex()).then(|| row_blocks(rows))
+}
+
+/// The most blocks, up to 16, that divide `rows` evenly (1 for no rows).
+fn row_blocks(rows: usize) -> usize {
     const MAX_BLOCKS: usize = 16;
-    if device.clone().inner() == Device::flex() {
-        return None;
-    }
-    (1..=MAX_BLOCKS.min(rows))
+    (1..=MAX_BLOCKS.min(rows.max(1)))
         .rev()
         .find(|&b| rows.is_multiple_of(b))
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -175,7 +178,15 @@ mod tests {
     }
 
     #[test]
-    fn gpu_row_blocks_divide_the_rows_and_leave_the_cpu_alone() {
+    fn row_blocks_divide_the_rows_evenly() {
+        // Batch 1024 × 111 positions, a batch, a prime batch (ISM's 331 rows), none.
+        for (rows, blocks) in [(113_664, 16), (1024, 16), (12, 12), (331, 1), (0, 1)] {
+            assert_eq!(row_blocks(rows), blocks, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn the_cpu_keeps_its_products_whole() {
         assert_eq!(gpu_row_blocks(&Device::flex(), 1024), None);
         assert_eq!(gpu_row_blocks(&Device::flex().autodiff(), 1024), None);
     }
