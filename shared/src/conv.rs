@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn::tensor::ops::PadMode;
 
 use crate::dense::{gpu_row_blocks, rows_product};
 use crate::norm::{BatchNorm, per_channel};
@@ -162,7 +161,7 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
     assert!(kernel % 2 == 1, "conv kernel must be odd, got {kernel}");
     let pad = dilation * (kernel - 1) / 2;
 
-    let x = x.pad([(0, 0), (pad, pad), (0, 0)], PadMode::Constant(0.0));
+    let x = pad_length(x, pad);
     let weight = weight.permute([2, 1, 0]); // [kernel, in, out]
 
     // Two ways to one product. im2col copies the input once per tap (`kernel ×
@@ -179,6 +178,22 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
     } else {
         im2col(x, weight, dilation, length)
     }
+}
+
+/// `x` with `pad` zeros before and after its length axis, as
+/// `x.pad(…, PadMode::Constant(0.0))` computes it.
+///
+/// burn's `pad` fills its output with `full`, which an autodiff device builds
+/// on the host and uploads whole: 190 MB for each of block 1's convolutions at
+/// batch 1024, three quarters of a training step's host time on an H100
+/// (docs/BENCHMARKS.md). `zeros` fills on the device, and only the two pads.
+pub fn pad_length(x: Tensor<3>, pad: usize) -> Tensor<3> {
+    if pad == 0 {
+        return x;
+    }
+    let [batch, _, channels] = x.dims();
+    let zeros = Tensor::<3>::zeros([batch, pad, channels], (&x.device(), x.dtype()));
+    Tensor::cat(vec![zeros.clone(), x, zeros], 1)
 }
 
 /// One product of the columns (every position's `kernel × in` inputs) with the
@@ -347,6 +362,29 @@ mod tests {
             close(grads[0].0.clone(), grads[1].0.clone());
             close(grads[0].1.clone(), grads[1].1.clone());
         }
+    }
+
+    #[test]
+    fn pad_length_is_burns_zero_pad_in_value_gradient_and_dtype() {
+        use burn::tensor::ops::PadMode;
+        let device = Device::flex().autodiff();
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<3>::random([2, 5, 3], normal, &device).require_grad();
+        let ours = pad_length(x.clone(), 2);
+        let burns = x
+            .clone()
+            .pad([(0, 0), (2, 2), (0, 0)], PadMode::Constant(0.0));
+        assert_eq!(ours.dims(), [2, 9, 3]);
+        ours.to_data().assert_eq(&burns.to_data(), true);
+        // A weighting per position, so a gradient from the wrong place shows.
+        let r = Tensor::<1, Int>::arange(0..54, &device)
+            .float()
+            .reshape([2, 9, 3]);
+        let grad = |y: Tensor<3>| x.grad(&(y * r.clone()).sum().backward()).unwrap();
+        grad(ours).to_data().assert_eq(&grad(burns).to_data(), true);
+        assert_eq!(pad_length(x.clone(), 0).dims(), [2, 5, 3]);
+        let half = pad_length(x.cast(FloatDType::F16), 1);
+        assert_eq!(half.dtype(), burn::tensor::DType::F16);
     }
 
     #[test]

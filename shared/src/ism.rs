@@ -12,9 +12,9 @@ use std::ops::Range;
 
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::ops::PadMode;
 use serde::Serialize;
 
+use crate::conv::pad_length;
 use crate::encoding::{EncodeError, encode, write_one_hot};
 use crate::model::Model;
 
@@ -247,7 +247,7 @@ impl Windows {
             .collect();
         let indices =
             Tensor::<1, Int>::from_data(TensorData::new(indices, [rows * span]), &self.device);
-        x.pad([(0, 0), (radius, radius), (0, 0)], PadMode::Constant(0.0))
+        pad_length(x, radius)
             .reshape([batch * padded, channels])
             .select(0, indices)
             .reshape([rows, span, channels])
