@@ -1,12 +1,12 @@
 //! Convolution blocks 1–3: "[conv → BN → ReLU] → dilated residual stack →
 //! attention pool", with dropout.
 
-use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::attention_pool::{AttentionPool, AttentionPoolConfig};
 use crate::conv::{Conv, ConvConfig};
+use crate::dropout::Dropout;
 use crate::norm::{BatchNorm, BatchNormConfig};
 use crate::residual::{Residual, ResidualConfig};
 
@@ -62,7 +62,7 @@ impl ConvBlockConfig {
                 .with_bn_epsilon(self.bn_epsilon)
                 .init(device),
             pool: AttentionPoolConfig::new(self.channels, self.pool).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
             relu_before_bn: self.relu_before_bn,
             dropout_before_pool: self.dropout_before_pool,
         }

@@ -1,11 +1,11 @@
 //! Head: "the transformer output, flattened, goes through two dense layers with
 //! batch norm and ReLU to one number".
 
-use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::dense::{Dense, DenseConfig};
+use crate::dropout::Dropout;
 use crate::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of the [`Head`].
@@ -38,7 +38,7 @@ impl HeadConfig {
             fc2: DenseConfig::new(self.width, self.width).init(device),
             bn2: bn(),
             out: DenseConfig::new(self.width, 1).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
         }
     }
 }

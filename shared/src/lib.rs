@@ -21,6 +21,7 @@ pub mod conv;
 pub mod conv_block;
 pub mod dense;
 pub mod device;
+pub mod dropout;
 pub mod encoding;
 pub mod head;
 pub mod ism;

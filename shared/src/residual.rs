@@ -1,11 +1,11 @@
 //! Dilated residual stack: "a stack of 3-wide convolutions with dilations
 //! 1, 2, 4, ... whose sum with the input goes through a ReLU".
 
-use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::conv::{Conv, ConvConfig};
+use crate::dropout::Dropout;
 use crate::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of a [`Residual`] stack.
@@ -51,7 +51,7 @@ impl ResidualConfig {
         Residual {
             convs,
             bns,
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
         }
     }
 }

@@ -2,11 +2,11 @@
 //! then a feed-forward of two 1x1 convolutions, each with a residual and layer norm".
 
 use burn::module::{Initializer, Param};
-use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 
 use crate::dense::{Dense, DenseConfig};
+use crate::dropout::Dropout;
 use crate::norm::{LayerNorm, LayerNormConfig};
 use crate::relative_position::relative_position_basis;
 
@@ -44,7 +44,7 @@ impl TransformerConfig {
                 r_r: Initializer::Zeros.init([self.heads, head_dim], device),
                 out: DenseConfig::new(d, d).init(device),
                 posenc: Tensor::from_data(TensorData::new(basis, [2 * self.length - 1, d]), device),
-                dropout: DropoutConfig::new(self.dropout).init(),
+                dropout: Dropout::new(self.dropout),
             },
             ln1: LayerNormConfig::new(d)
                 .with_epsilon(self.ln_epsilon)
@@ -56,7 +56,7 @@ impl TransformerConfig {
             ln2: LayerNormConfig::new(d)
                 .with_epsilon(self.ln_epsilon)
                 .init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
         }
     }
 }
