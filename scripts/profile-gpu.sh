@@ -25,7 +25,7 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 [[ -x /tmp/promoscope ]] || { xz -dc .gpu/promoscope.xz > /tmp/promoscope && chmod +x /tmp/promoscope; }
 repo=$PWD
 bench=(bench --backend "${BACKEND:-vulkan}" --infer-batch "${INFER_BATCH:-1024}" --train-batch "${TRAIN_BATCH:-1024}" --stages "$@")
-timeout 120 /tmp/promoscope "${bench[@]}" --repeats 3 | tee "$out/bench.md"
+timeout "${BENCH_CAP_S:-120}" /tmp/promoscope "${bench[@]}" --repeats 3 | tee "$out/bench.md"
 dir=$(mktemp -d)
 cat > "$dir/cubecl.toml" <<TOML
 [profiling.logger]
@@ -37,6 +37,6 @@ append = false
 level = "basic"
 file = "$dir/cubecl.log"
 TOML
-(cd "$dir" && timeout 180 /tmp/promoscope "${bench[@]}" --repeats 1 > /dev/null)
+(cd "$dir" && timeout "${PROFILE_CAP_S:-180}" /tmp/promoscope "${bench[@]}" --repeats 1 > /dev/null)
 python3 "$repo/scripts/profile_table.py" "$dir/cubecl.log" | tee "$out/profile.md"
 gzip -c "$dir/cubecl.log" > "$out/cubecl.log.gz"

@@ -78,6 +78,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pending_losses_add_in_step_order_once() {
+        let device = Device::flex();
+        let values = [0.1f32, 1e8, -1e8, 0.3];
+        let mut pending = PendingLosses::default();
+        for v in values {
+            pending.push(Tensor::<1>::from_floats([v], &device));
+        }
+        let mut sum = 0.5;
+        pending.read_into(&mut sum);
+        let expected = values.iter().fold(0.5, |s, &v| s + f64::from(v));
+        assert_eq!(sum, expected);
+        assert!(pending.0.is_empty());
+        pending.read_into(&mut sum);
+        assert_eq!(sum, expected, "read losses are not added twice");
+    }
+
+    #[test]
     fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
         let settings = |epochs| TrainSettings {
             model: ModelConfig::tiny(),
@@ -170,6 +187,35 @@ pub struct Progress {
     /// Models in the weight average (0: not started).
     #[serde(default)]
     pub swa_count: usize,
+}
+
+/// Batch losses still on the device. Reading one back waits for the device,
+/// so they are read together every [`Self::READ_EVERY`] steps: in between, the
+/// host queues the next steps while the GPU runs.
+#[derive(Default)]
+struct PendingLosses(Vec<Tensor<1>>);
+
+impl PendingLosses {
+    const READ_EVERY: usize = 32;
+
+    fn push(&mut self, loss: Tensor<1>) {
+        self.0.push(loss);
+    }
+
+    /// Adds the pending losses to `sum` in step order (so the sum does not
+    /// depend on when they were read) and forgets them.
+    fn read_into(&mut self, sum: &mut f64) {
+        if self.0.is_empty() {
+            return;
+        }
+        let values = Tensor::cat(std::mem::take(&mut self.0), 0)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("a float tensor reads as f32");
+        for value in values {
+            *sum += f64::from(value);
+        }
+    }
 }
 
 /// How a call to [`train`] ended.
@@ -391,13 +437,14 @@ pub fn train(
             .collect();
         let first = progress.batch.min(batches.len());
         let bar = epoch_bar(epoch, settings.epochs, &batches[first..]);
+        let mut losses = PendingLosses::default();
         for chunk in &batches[first..] {
             device.seed(settings.seed ^ (progress.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let (x, y) = train.batch(chunk, &device);
             let loss = (model.forward(x) - y).powi_scalar(2).mean();
             let scaled = loss.clone().mul_scalar(settings.loss_scale);
             let grads = GradientsParams::from_grads(scaled.backward(), &model);
-            progress.loss_sum += f64::from(loss.into_scalar::<f32>());
+            losses.push(loss.inner());
             model = optimizer.step(lr, model, grads);
             progress.step += 1;
             progress.batch += 1;
@@ -412,8 +459,12 @@ pub fn train(
                 progress.swa_count = average.as_ref().map_or(0, |a| a.count);
             }
             bar.inc(chunk.len() as u64);
-            bar.set_message(format!("{:.4}", progress.loss_sum / progress.batch as f64));
+            if losses.0.len() >= PendingLosses::READ_EVERY {
+                losses.read_into(&mut progress.loss_sum);
+                bar.set_message(format!("{:.4}", progress.loss_sum / progress.batch as f64));
+            }
             if interrupt.load(Ordering::SeqCst) {
+                losses.read_into(&mut progress.loss_sum);
                 bar.abandon();
                 progress.wall_s = start.elapsed().as_secs_f64();
                 let average = average.as_ref();
@@ -430,6 +481,7 @@ pub fn train(
                 });
             }
         }
+        losses.read_into(&mut progress.loss_sum);
         bar.finish_and_clear();
         let trained: usize = batches[first..].iter().map(|c| c.len()).sum();
         let seq_per_s = trained as f64 / epoch_start.elapsed().as_secs_f64();
