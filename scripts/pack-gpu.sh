@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu
-cargo build --release -p promoscope --features vulkan --target-dir target/gpu
+# FEATURES=vulkan,autotune builds burn's autotune in (scripts/autotune-gpu.sh).
+cargo build --release -p promoscope --features "${FEATURES:-vulkan}" --target-dir target/gpu
 strip -o .gpu/promoscope target/gpu/release/promoscope
 xz -3 -T0 .gpu/promoscope
 cp -r ../shared/peer .gpu/peer

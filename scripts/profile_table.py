@@ -14,9 +14,12 @@ import gzip
 import re
 
 STAGES = ["stem", "block 1", "block 2", "block 3", "transformer", "head"]
-# The tables `bench --stages` produces, in order, after the inference figure.
-LABELS = ([f"inference: {s}" for s in STAGES] + ["forward + backward: whole network"]
-          + [f"forward + backward: {s}" for s in STAGES])
+# The (warm-up, timed) pairs of tables `bench --stages` produces, in order
+# (each figure's runs end at a sync).
+LABELS = (["inference: whole network"] + [f"inference: {s}" for s in STAGES]
+          + ["training step (Adam, MSE)", "forward + backward: whole network"]
+          + [f"forward + backward: {s}" for s in STAGES]
+          + ["ISM, incremental", "ISM, every row through the whole network"])
 
 
 def tables(text):
@@ -59,8 +62,8 @@ def main():
     opener = gzip.open if args.log.endswith(".gz") else open
     with opener(args.log, "rt", errors="replace") as f:
         found = tables(f.read())
-    # Tables come in (warm-up, timed) pairs; the inference figure's own runs
-    # sync nowhere and land in the first table.
+    # Tables come in (warm-up, timed) pairs; a stage's warm-up table also
+    # holds the earlier stages that made its input.
     timed = found[1::2]
     print("| stage | kernels | kernel time ms | by family (ms) | largest kernels (ms × count) |")
     print("|---|---:|---:|---|---|")
