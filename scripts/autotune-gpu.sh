@@ -14,13 +14,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 out=$(realpath "${OUT:-autotune-out}")
 mkdir -p "$out"
-if ! ldconfig -p | grep -q libvulkan; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-xz -dc .gpu/promoscope.xz > /tmp/promoscope && chmod +x /tmp/promoscope
+source scripts/gpu-env.sh
 [[ -d .gpu/cubecl-env ]] && cp -r .gpu/cubecl-env "$out/"
 mkdir -p "$out/cubecl-env"
 dir=$(mktemp -d)

@@ -22,14 +22,8 @@ cd "$(dirname "$0")/.."
 out=${OUT:-bench-out}
 mkdir -p "$out"
 exec > >(tee "$out/log.txt") 2>&1
-if ! ldconfig -p | grep -q libvulkan; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+source scripts/gpu-env.sh
 export PYTHONUNBUFFERED=1
-xz -dc .gpu/promoscope.xz > /tmp/promoscope && chmod +x /tmp/promoscope
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 budget=${BUDGET_S:-570}
 # step CAP_S NAME COMMAND...: runs COMMAND for at most CAP_S seconds, and not

@@ -16,13 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-profile-out}
 mkdir -p "$out"
-if ! ldconfig -p | grep -q libvulkan; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-[[ -x /tmp/promoscope ]] || { xz -dc .gpu/promoscope.xz > /tmp/promoscope && chmod +x /tmp/promoscope; }
+source scripts/gpu-env.sh
 repo=$PWD
 bench=(bench --backend "${BACKEND:-vulkan}" --infer-batch "${INFER_BATCH:-1024}" --train-batch "${TRAIN_BATCH:-1024}" --stages "$@")
 timeout "${BENCH_CAP_S:-120}" /tmp/promoscope "${bench[@]}" --repeats 3 | tee "$out/bench.md"
