@@ -7,13 +7,18 @@
 # - the Vulkan loader's Debian packages (in `.gl/`).
 # Then, with the device tool: run `bash scripts/bench-gpu.sh` (or
 # `bash scripts/profile-gpu.sh`), carry [".gpu", ".gl"].
+# A build variant for scripts/variants-gpu.sh goes beside the default binary,
+# which it keeps: `NAME=fusion FEATURES=vulkan,fusion` packs
+# .gpu/promoscope-fusion.xz. `rm -rf .gpu` drops old variants (each ~14 MB of
+# the device tool's 64-MB carry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf .gpu && mkdir -p .gpu
-# FEATURES=vulkan,autotune builds burn's autotune in (scripts/autotune-gpu.sh).
+binary=.gpu/promoscope${NAME:+-$NAME}
+mkdir -p .gpu && rm -f "$binary" "$binary.xz"
 cargo build --release -p promoscope --features "${FEATURES:-vulkan}" --target-dir target/gpu
-strip -o .gpu/promoscope target/gpu/release/promoscope
-xz -3 -T0 .gpu/promoscope
+strip -o "$binary" target/gpu/release/promoscope
+xz -3 -T0 "$binary"
+rm -rf .gpu/peer .gpu/golden .gpu/data
 cp -r ../shared/peer .gpu/peer
 mkdir -p .gpu/golden .gpu/data
 cp ../shared/golden/hsayn_golden.safetensors .gpu/golden/

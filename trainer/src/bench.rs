@@ -64,21 +64,41 @@ fn random_sequences(n: usize, len: usize, rng: &mut StdRng) -> Vec<String> {
         .collect()
 }
 
-/// Median seconds of `repeats` runs of `f`, after one warm-up run, each until
-/// `device` has finished all its work. Reading a result back is not enough: on
-/// wgpu, timings that ended at a read came out faster than the sum of their
-/// parts (docs/BENCHMARKS.md, "Timing to the device's end").
-fn time(repeats: usize, device: &Device, mut f: impl FnMut()) -> f64 {
+/// Times `f` and records it as a figure: the median seconds of `repeats` runs
+/// after one warm-up run, each until `device` has finished all its work.
+/// Reading a result back is not enough: on wgpu, timings that ended at a read
+/// came out faster than the sum of their parts (docs/BENCHMARKS.md, "Timing to
+/// the device's end"). Every run's time goes to stderr as soon as the figure
+/// is done, so a run cut short by a time cap still tells what it measured, and
+/// a warm-up far slower than the runs (kernels compiled or tuned on first use)
+/// shows.
+fn measure(
+    figures: &mut Vec<Figure>,
+    (key, what, batch): (&'static str, String, usize),
+    repeats: usize,
+    device: &Device,
+    mut f: impl FnMut(),
+) {
     let mut run = || {
         let start = Instant::now();
         f();
         device.sync().expect("the device finishes its work");
         start.elapsed().as_secs_f64()
     };
-    run();
+    let warm_up = run();
     let mut times: Vec<f64> = (0..repeats.max(1)).map(|_| run()).collect();
+    let runs: Vec<String> = times.iter().map(|t| format!("{t:.4}")).collect();
+    eprintln!(
+        "bench: {what}, batch {batch}: warm-up {warm_up:.4} s, runs {} s",
+        runs.join(" ")
+    );
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    figures.push(Figure {
+        key,
+        what,
+        batch,
+        seconds: times[times.len() / 2],
+    });
 }
 
 /// Runs every figure on `selected`.
@@ -104,14 +124,9 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     for &batch in &settings.infer_batches {
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
-        let seconds = time(settings.repeats, device, || {
+        let figure = ("inference", "inference".into(), batch);
+        measure(&mut figures, figure, settings.repeats, device, || {
             model.forward(x.clone()).into_data();
-        });
-        figures.push(Figure {
-            key: "inference",
-            what: "inference".into(),
-            batch,
-            seconds,
         });
     }
 
@@ -128,19 +143,14 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
         let y = Tensor::<2>::random([batch, 1], burn::tensor::Distribution::Default, &autodiff);
-        let seconds = time(settings.repeats, &autodiff, || {
+        let figure = ("training", "training step (Adam, MSE)".into(), batch);
+        measure(&mut figures, figure, settings.repeats, &autodiff, || {
             let model = trained.take().expect("model is put back after each step");
             let loss = (model.forward(x.clone()) - y.clone()).powi_scalar(2).mean();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let model = optimizer.step(1e-4, model, grads);
             model.head.out.weight.val().into_data();
             trained = Some(model);
-        });
-        figures.push(Figure {
-            key: "training",
-            what: "training step (Adam, MSE)".into(),
-            batch,
-            seconds,
         });
     }
     if let (true, Some(&batch), Some(model)) = (
@@ -151,15 +161,14 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
         // The step without Adam: what the optimizer's update costs is the rest.
-        let seconds = time(settings.repeats, &autodiff, || {
+        let figure = (
+            "train_stage",
+            "forward + backward: whole network, MSE".into(),
+            batch,
+        );
+        measure(&mut figures, figure, settings.repeats, &autodiff, || {
             let loss = model.forward(x.clone()).powi_scalar(2).mean();
             drop(loss.backward());
-        });
-        figures.push(Figure {
-            key: "train_stage",
-            what: "forward + backward: whole network, MSE".into(),
-            batch,
-            seconds,
         });
         figures.extend(stage_figures(model, x, settings.repeats, true));
     }
@@ -167,30 +176,32 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     let sequence = random_sequences(1, 110.min(config.seq_len), &mut rng).remove(0);
     let mutagenesis = Mutagenesis::new(&sequence)?;
     let rows = mutagenesis.substitutions.len() + 1;
-    let seconds = time(settings.repeats, device, || {
-        let y = mutagenesis.predict_rows(&model, config.seq_len, 0..rows);
-        y.expect("sequence fits").into_data();
-    });
-    figures.push(Figure {
-        key: "ism",
-        what: format!("ISM, {}-bp sequence (all substitutions)", sequence.len()),
-        batch: rows,
-        seconds,
-    });
+    let what = format!("ISM, {}-bp sequence (all substitutions)", sequence.len());
+    measure(
+        &mut figures,
+        ("ism", what, rows),
+        settings.repeats,
+        device,
+        || {
+            let y = mutagenesis.predict_rows(&model, config.seq_len, 0..rows);
+            y.expect("sequence fits").into_data();
+        },
+    );
     // The same rows, each through the whole network, as the peer computes them.
-    let seconds = time(settings.repeats, device, || {
-        let x = mutagenesis.one_hot(config.seq_len).expect("sequence fits");
-        model.forward(Tensor::from_data(x, device)).into_data();
-    });
-    figures.push(Figure {
-        key: "ism_whole",
-        what: format!(
-            "ISM, {}-bp sequence, every row through the whole network",
-            sequence.len()
-        ),
-        batch: rows,
-        seconds,
-    });
+    let what = format!(
+        "ISM, {}-bp sequence, every row through the whole network",
+        sequence.len()
+    );
+    measure(
+        &mut figures,
+        ("ism_whole", what, rows),
+        settings.repeats,
+        device,
+        || {
+            let x = mutagenesis.one_hot(config.seq_len).expect("sequence fits");
+            model.forward(Tensor::from_data(x, device)).into_data();
+        },
+    );
     Ok(figures)
 }
 
@@ -219,13 +230,8 @@ fn stage_figures(model: &Model, x: Tensor<3>, repeats: usize, backward: bool) ->
     };
     let mut figures = Vec::new();
     let mut timed = |what: &str, f: &dyn Fn()| {
-        let seconds = time(repeats, &device, f);
-        figures.push(Figure {
-            key,
-            what: format!("{label}: {what}"),
-            batch,
-            seconds,
-        });
+        let figure = (key, format!("{label}: {what}"), batch);
+        measure(&mut figures, figure, repeats, &device, f);
     };
     let mut h = x;
     for (what, stage) in stages {
