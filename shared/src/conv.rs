@@ -15,7 +15,7 @@ use burn::module::{Initializer, Param};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
-use crate::dense::{gpu_row_blocks, rows_product};
+use crate::dense::rows_product;
 use crate::norm::{BatchNorm, per_channel};
 
 static HALF_PRODUCTS: AtomicBool = AtomicBool::new(false);
@@ -159,24 +159,20 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
         "conv weight expects {weight_in} input channels, input has {channels_in}"
     );
     assert!(kernel % 2 == 1, "conv kernel must be odd, got {kernel}");
-    let pad = dilation * (kernel - 1) / 2;
-
-    let x = pad_length(x, pad);
     let weight = weight.permute([2, 1, 0]); // [kernel, in, out]
 
-    // Two ways to one product. im2col copies the input once per tap (`kernel ×
-    // in` a position) and multiplies once, `batch × length` rows deep; the tap
-    // sum multiplies each sequence's shifted view by each tap and adds the
-    // `kernel - 1` partial outputs (`(kernel - 1) × out` a position), keeping no
-    // columns for autodiff. Its products are one sequence deep, too shallow
-    // for a fast GEMM below ~64 positions. So: block 1 (111 positions, 384
-    // channels) takes the tap sum, 1.3× faster than im2col on flex; the stem
-    // (4 channels in) and the short blocks 2 and 3 take im2col, 1.5–2× faster
-    // there (docs/BENCHMARKS.md).
+    // Two ways to one convolution. im2col copies the padded input once per tap
+    // (`kernel × in` a position) and multiplies once, `batch × length` rows
+    // deep; the tap sum multiplies the input as it is by each tap's slice of
+    // the kernel, `kernel` products as deep, and adds the partial outputs
+    // shifted into place, keeping no columns for autodiff. So: block 1 (111
+    // positions, 384 channels) takes the tap sum, the stem (4 channels in) and
+    // the short blocks 2 and 3 im2col, 1.5–2× faster there on flex
+    // (docs/BENCHMARKS.md).
     if takes_tap_sum(length, channels_in, channels_out, kernel) {
-        tap_sum(x, weight, dilation, length)
+        tap_sum(x, weight, dilation)
     } else {
-        im2col(x, weight, dilation, length)
+        im2col(x, weight, dilation)
     }
 }
 
@@ -200,11 +196,12 @@ pub fn pad_length(x: Tensor<3>, pad: usize) -> Tensor<3> {
 /// kernel, `batch × length` rows deep.
 ///
 /// # Shapes
-/// - x: `[batch, length + 2·pad, in]` (padded), weight: `[kernel, in, out]`
+/// - x: `[batch, length, in]`, weight: `[kernel, in, out]`
 /// - output: `[batch, length, out]`
-fn im2col(x: Tensor<3>, weight: Tensor<3>, dilation: usize, length: usize) -> Tensor<3> {
-    let [batch, _, channels_in] = x.dims();
+fn im2col(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    let [batch, length, channels_in] = x.dims();
     let [kernel, _, channels_out] = weight.dims();
+    let x = pad_length(x, dilation * (kernel - 1) / 2);
     // The columns as one copy of a view: the kernel's window at every position
     // (`unfold`, no copy), its taps in order, then the reshape, which copies
     // each position's `kernel × in` values in runs of `in` (one run when
@@ -219,32 +216,80 @@ fn im2col(x: Tensor<3>, weight: Tensor<3>, dilation: usize, length: usize) -> Te
     rows_product(columns, weight).reshape([batch, length, channels_out])
 }
 
-/// Each tap's shifted view times its slice of the kernel, summed: one sequence
-/// (CPU) or one block of sequences (GPU) deep per product. Shapes as [`im2col`].
-fn tap_sum(x: Tensor<3>, weight: Tensor<3>, dilation: usize, length: usize) -> Tensor<3> {
-    let [batch, _, channels_in] = x.dims();
-    let [kernel, _, channels_out] = weight.dims();
-    // On a GPU, the sequences in up to 16 blocks ([`gpu_row_blocks`]): one
-    // product per sequence is 111 rows deep (two tiles, one mostly empty), and
-    // its weight gradient is one `[in, out]` per sequence, 604 MB at batch 1024
-    // for block 1, before autodiff sums them. In blocks, block 1's inference
-    // took 130 ms instead of 190 on an H100. Each tap is then copied into its
-    // blocks; on the CPU that copy costs more than it saves.
-    let blocks = gpu_row_blocks(&x.device(), batch);
+/// Each tap's slice of the kernel times the input, shifted by the tap's
+/// offset, summed. Shapes as [`im2col`].
+///
+/// Where the shift goes depends on the work. Shifting the outputs keeps every
+/// product on the input as it lies in memory, one product `batch × length`
+/// rows deep ([`rows_product`]): no copy of each shifted tap on a GPU, and one
+/// weight gradient per tap rather than one per sequence summed afterwards
+/// (flex's training step 5–7% faster). For inference on the CPU, shifted
+/// views of one padded copy of the input cost one pass over the activation
+/// less (flex multiplies each sequence's strided view as it is; 3–5% faster).
+fn tap_sum(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    let device = x.device();
+    if device.is_autodiff() || device.inner() != Device::flex() {
+        shifted_outputs(x, weight, dilation)
+    } else {
+        shifted_inputs(x, weight, dilation)
+    }
+}
+
+/// [`tap_sum`] over shifted views of the zero-padded input.
+fn shifted_inputs(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    let length = x.dims()[1];
+    let kernel = weight.dims()[0];
+    let x = pad_length(x, dilation * (kernel - 1) / 2);
     (0..kernel)
         .map(|t| {
             let tap = x.clone().narrow(1, t * dilation, length);
-            let w = weight.clone().narrow(0, t, 1);
-            match blocks {
-                None => tap.matmul(w),
-                Some(blocks) => tap
-                    .reshape([blocks, batch / blocks * length, channels_in])
-                    .matmul(w)
-                    .reshape([batch, length, channels_out]),
-            }
+            tap.matmul(weight.clone().narrow(0, t, 1))
         })
         .reduce(|sum, tap| sum + tap)
         .expect("kernel ≥ 1")
+}
+
+/// [`tap_sum`] with each tap's product over the whole input, shifted after.
+fn shifted_outputs(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    let [batch, length, channels_in] = x.dims();
+    let [kernel, _, channels_out] = weight.dims();
+    let rows = x.reshape([batch * length, channels_in]);
+    (0..kernel)
+        .filter_map(|t| {
+            let offset = (t as isize - (kernel / 2) as isize) * dilation as isize;
+            // A tap that reaches past the sequence sees only zeros.
+            (offset.unsigned_abs() < length).then(|| {
+                let w = weight
+                    .clone()
+                    .narrow(0, t, 1)
+                    .reshape([channels_in, channels_out]);
+                let product = rows_product(rows.clone(), w);
+                shift(product.reshape([batch, length, channels_out]), offset)
+            })
+        })
+        .reduce(|sum, tap| sum + tap)
+        .unwrap_or_else(|| {
+            Tensor::zeros(
+                [batch, length, channels_out],
+                (&rows.device(), rows.dtype()),
+            )
+        })
+}
+
+/// `y[:, l] = p[:, l + offset]`, zero where `l + offset` is outside `p`;
+/// `|offset|` below the length.
+fn shift(p: Tensor<3>, offset: isize) -> Tensor<3> {
+    let [batch, length, channels] = p.dims();
+    let n = offset.unsigned_abs();
+    if n == 0 {
+        return p;
+    }
+    let zeros = Tensor::<3>::zeros([batch, n, channels], (&p.device(), p.dtype()));
+    if offset > 0 {
+        Tensor::cat(vec![p.narrow(1, n, length - n), zeros], 1)
+    } else {
+        Tensor::cat(vec![zeros, p.narrow(1, 0, length - n)], 1)
+    }
 }
 
 #[cfg(test)]
@@ -324,18 +369,18 @@ mod tests {
     }
 
     #[test]
-    fn im2col_and_tap_sum_agree_in_value_and_gradients() {
+    fn im2col_and_both_tap_sums_agree_in_value_and_gradients() {
         let device = Device::flex().autodiff();
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        // Dilation 3 on 5 positions: the outer taps (±6) reach past the sequence.
         for (dilation, length) in [(1, 13), (2, 13), (3, 5)] {
-            let pad = dilation * 2;
-            let x = Tensor::<3>::random([2, length + 2 * pad, 5], normal, &device).require_grad();
-            // Kernel 5 (pad 2·dilation), 5 channels in, 4 out.
+            let x = Tensor::<3>::random([2, length, 5], normal, &device).require_grad();
+            // Kernel 5, 5 channels in, 4 out.
             let w = Tensor::<3>::random([5, 5, 4], normal, &device).require_grad();
             let mut outputs = Vec::new();
             let mut grads = Vec::new();
-            for product in [im2col, tap_sum] {
-                let y = product(x.clone(), w.clone(), dilation, length);
+            for product in [im2col, shifted_inputs, shifted_outputs] {
+                let y = product(x.clone(), w.clone(), dilation);
                 // A weighting that differs per position and channel, so a
                 // gradient routed to the wrong tap or position shows.
                 let dims = y.dims();
@@ -358,9 +403,11 @@ mod tests {
                     "dilation {dilation}: differ by {d} of {scale}"
                 );
             };
-            close(outputs[0].clone(), outputs[1].clone());
-            close(grads[0].0.clone(), grads[1].0.clone());
-            close(grads[0].1.clone(), grads[1].1.clone());
+            for (output, (x_grad, w_grad)) in outputs.iter().zip(&grads).skip(1) {
+                close(outputs[0].clone(), output.clone());
+                close(grads[0].0.clone(), x_grad.clone());
+                close(grads[0].1.clone(), w_grad.clone());
+            }
         }
     }
 
