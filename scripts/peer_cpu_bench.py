@@ -8,8 +8,8 @@ threads: inference at `--infer-batch` (whole, and each stage alone, cut as
 `promoscope bench --stages` cuts), a training step (Adam, MSE) at
 `--train-batch`, and the in-silico mutagenesis of one 110-bp sequence (its 330
 substitutions and the reference in one batch, as `promoscope bench` does).
-Each figure is the median of `--repeats` runs after one warm-up, like
-promoscope's. It prints JSON with `peer_bench.py`'s keys (fp32 only).
+Each figure is the median of `--repeats` runs after three warm-up runs, like
+promoscope's and the team's `peer_bench.py`. It prints JSON with `peer_bench.py`'s keys (fp32 only).
 """
 import argparse
 import json
@@ -24,8 +24,9 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def median_seconds(fn, repeats):
-    fn()
+def median_seconds(fn, repeats, warm_ups=3):
+    for _ in range(warm_ups):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -23,7 +23,7 @@ pub struct BenchSettings {
     pub infer_batches: Vec<usize>,
     /// Batch sizes of training steps.
     pub train_batches: Vec<usize>,
-    /// Timed repetitions of each figure (after one untimed warm-up).
+    /// Timed repetitions of each figure (after three untimed warm-ups).
     pub repeats: usize,
     /// A training file to read (parse + encode) once, timed.
     pub data: Option<PathBuf>,
@@ -64,14 +64,20 @@ fn random_sequences(n: usize, len: usize, rng: &mut StdRng) -> Vec<String> {
         .collect()
 }
 
+/// Untimed runs before each figure's timed ones, as the team's `peer_bench.py`
+/// does: on flex the first figure of a `bench` came out 7–10% slower after one
+/// warm-up run than the same figure measured again later (the heap still
+/// growing to its working size), and on a GPU the first runs compile kernels.
+const WARM_UPS: usize = 3;
+
 /// Times `f` and records it as a figure: the median seconds of `repeats` runs
-/// after one warm-up run, each until `device` has finished all its work.
-/// Reading a result back is not enough: on wgpu, timings that ended at a read
-/// came out faster than the sum of their parts (docs/BENCHMARKS.md, "Timing to
-/// the device's end"). Every run's time goes to stderr as soon as the figure
-/// is done, so a run cut short by a time cap still tells what it measured, and
-/// a warm-up far slower than the runs (kernels compiled or tuned on first use)
-/// shows.
+/// after [`WARM_UPS`] untimed ones, each until `device` has finished all its
+/// work. Reading a result back is not enough: on wgpu, timings that ended at a
+/// read came out faster than the sum of their parts (docs/BENCHMARKS.md,
+/// "Timing to the device's end"). Every run's time goes to stderr as soon as
+/// the figure is done, so a run cut short by a time cap still tells what it
+/// measured, and warm-ups far slower than the runs (kernels compiled or tuned
+/// on first use) show.
 fn measure(
     figures: &mut Vec<Figure>,
     (key, what, batch): (&'static str, String, usize),
@@ -85,12 +91,16 @@ fn measure(
         device.sync().expect("the device finishes its work");
         start.elapsed().as_secs_f64()
     };
-    let warm_up = run();
+    let seconds = |times: &[f64]| {
+        let times: Vec<String> = times.iter().map(|t| format!("{t:.4}")).collect();
+        times.join(" ")
+    };
+    let warm_ups: Vec<f64> = (0..WARM_UPS).map(|_| run()).collect();
     let mut times: Vec<f64> = (0..repeats.max(1)).map(|_| run()).collect();
-    let runs: Vec<String> = times.iter().map(|t| format!("{t:.4}")).collect();
     eprintln!(
-        "bench: {what}, batch {batch}: warm-up {warm_up:.4} s, runs {} s",
-        runs.join(" ")
+        "bench: {what}, batch {batch}: warm-ups {} s, runs {} s",
+        seconds(&warm_ups),
+        seconds(&times)
     );
     times.sort_by(f64::total_cmp);
     figures.push(Figure {
