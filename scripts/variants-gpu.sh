@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # On the GPU machine: which of burn's optional engines pays? The `bench`
 # figures (inference at batch 4096, training step at batch 1024, ISM) of the
-# default build and of each build variant packed beside it, in one command:
-#   NAME=fusion FEATURES=vulkan,fusion bash scripts/pack-gpu.sh
-#   NAME=autotune FEATURES=vulkan,autotune bash scripts/pack-gpu.sh
+# default build (`vulkan,fusion`) and of each build variant packed beside it,
+# in one command:
+#   NAME=plain FEATURES=vulkan bash scripts/pack-gpu.sh
+#   NAME=autotune FEATURES=vulkan,fusion,autotune bash scripts/pack-gpu.sh
 #   bash scripts/pack-gpu.sh        # the default build; keeps the variants
 # then, with the device tool, carry [".gpu", ".gl"]:
 #   bash scripts/variants-gpu.sh
-# The default build runs once, each variant RUNS times (default 2) with
-# cubecl's environment (compiled kernels, autotune results) kept in
-# $OUT/NAME/cubecl-env, so a variant's second run shows a process that starts
-# warm. Each run is capped at CAP_S (150 s), the whole at BUDGET_S (540 s);
+# Each build runs RUNS times (default 1) with cubecl's environment directory
+# in $OUT/NAME/cubecl-env, meant to keep compiled kernels and autotune results
+# between runs; on 2026-11-27 cubecl wrote nothing there and the second run of
+# the autotune build tuned again (docs/BENCHMARKS.md). Each run is capped at
+# CAP_S (150 s), the whole at BUDGET_S (540 s);
 # `bench` prints each figure to stderr as soon as it is measured, so a capped
 # run still tells what it got through. MODE=f32 leaves out --mixed-precision.
-# Writes $OUT/NAME/run-N.txt, $OUT/NAME/autotune.log.gz and $OUT/log.txt.
+# The PyTorch peer runs first in the same command (PEER=0 leaves it out), so
+# each variant's last complete run gets a table with the peer's ratios.
+# Writes $OUT/NAME/run-N.{txt,json}, $OUT/NAME/autotune.log.gz,
+# $OUT/variants.md and $OUT/log.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -25,16 +30,23 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 budget=${BUDGET_S:-540}
 precision=--mixed-precision
 [[ ${MODE:-mixed} == f32 ]] && precision=
-cp /tmp/promoscope /tmp/promoscope-default
+# VARIANTS="plain autotune" picks the packed variants and their order (all,
+# alphabetically, by default); the default build always runs first.
 variants=(default)
-for packed in .gpu/promoscope-*.xz; do
-  [[ -e $packed ]] || continue
-  name=${packed#.gpu/promoscope-}
-  name=${name%.xz}
-  xz -dc "$packed" > "/tmp/promoscope-$name" && chmod +x "/tmp/promoscope-$name"
-  variants+=("$name")
+if [[ -z ${VARIANTS:-} ]]; then
+  VARIANTS=$(for p in /tmp/promoscope-*; do [[ -f $p && -x $p ]] && basename "$p"; done | sed 's/^promoscope-//')
+fi
+for name in $VARIANTS; do
+  [[ $name == default ]] || variants+=("$name")
 done
 echo "variants: ${variants[*]}"
+if [[ ${PEER:-1} != 0 ]]; then
+  echo "== PyTorch peer (at $SECONDS s)"
+  timeout 90 python3 .gpu/peer/peer_bench.py --golden .gpu/golden/hsayn_golden.safetensors \
+    --out "$out/peer.json"
+  echo "== PyTorch peer: exit $?, $SECONDS s"
+fi
+gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)
 for name in "${variants[@]}"; do
   dir=$out/$name
   mkdir -p "$dir/cubecl-env"
@@ -50,9 +62,7 @@ file = "$dir/autotune.log"
 [environment]
 path = { directory = "$dir/cubecl-env" }
 TOML
-  runs=${RUNS:-2}
-  [[ $name == default ]] && runs=1
-  for run in $(seq "$runs"); do
+  for run in $(seq "${RUNS:-1}"); do
     left=$((budget - SECONDS))
     ((left < 30)) && { echo "== $name run $run: skipped, $left s left"; continue; }
     cap=${CAP_S:-150}
@@ -60,11 +70,21 @@ TOML
     echo "== $name run $run (cap $cap s, at $SECONDS s)"
     start=$SECONDS
     # shellcheck disable=SC2086
-    (cd "$dir" && timeout "$cap" "/tmp/promoscope-$name" bench --backend vulkan \
+    binary=/tmp/promoscope
+    [[ $name == default ]] || binary=/tmp/promoscope-$name
+    (cd "$dir" && timeout "$cap" "$binary" bench --backend vulkan \
       --infer-batch 4096 --train-batch 1024 --repeats 5 $precision \
-      --golden "$repo/.gpu/golden/hsayn_golden.safetensors") > "$dir/run-$run.txt" 2>&1
+      --golden "$repo/.gpu/golden/hsayn_golden.safetensors" --json "$dir/run-$run.json") \
+      > "$dir/run-$run.txt" 2>&1
     echo "== $name run $run: exit $?, $((SECONDS - start)) s"
     grep -E '^(bench:|\| |golden)' "$dir/run-$run.txt"
   done
   [[ -f $dir/autotune.log ]] && gzip -f "$dir/autotune.log"
+  last=$(ls "$dir"/run-*.json 2>/dev/null | sort | tail -1)
+  [[ -n $last && -s $out/peer.json ]] && python3 scripts/bench_table.py \
+    --promoscope "$last" --peer "$out/peer.json" \
+    --title "GPU: $gpu, promoscope build \`$name\` ${MODE:-mixed}, $(date -u +%F)" \
+    --notes "Command: \`bash scripts/variants-gpu.sh\` on the device machine; ${last#"$out"/}." \
+    >> "$out/variants.md"
 done
+cat "$out/variants.md" 2>/dev/null
