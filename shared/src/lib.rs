@@ -34,6 +34,7 @@ pub mod stem;
 pub mod swa;
 pub mod transformer;
 pub mod weights;
+pub mod winograd;
 
 pub use config::ModelConfig;
 pub use device::{Backend, SelectedDevice};

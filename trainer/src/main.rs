@@ -1,5 +1,6 @@
 //! `promoscope`: train and evaluate the HSAYN promoter-expression model.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -395,7 +396,14 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         signal_hook::flag::register_conditional_shutdown(signal, 130, interrupt.clone())?;
         signal_hook::flag::register(signal, interrupt.clone())?;
     }
-    println!("epoch  step       lr  train_loss  val_pearson  val_spearman  swa_pearson  seq/s");
+    // Progress lines only: if stdout's reader goes away (`| head`), training
+    // goes on; metrics.jsonl and the checkpoints keep every number.
+    let progress = |line: String| {
+        let _ = out(format_args!("{line}\n"));
+    };
+    progress(
+        "epoch  step       lr  train_loss  val_pearson  val_spearman  swa_pearson  seq/s".into(),
+    );
     let outcome = train::train(
         &settings,
         &train_set,
@@ -404,7 +412,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         &interrupt,
         |m| {
             let swa = m.swa_pearson.map_or("-".to_string(), |p| format!("{p:.4}"));
-            println!(
+            progress(format!(
                 "{:>5} {:>5} {:>8.1e} {:>11.4} {:>12.4} {:>13.4} {:>12} {:>6.0}",
                 m.epoch,
                 m.step,
@@ -414,7 +422,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
                 m.val_spearman,
                 swa,
                 m.seq_per_s
-            );
+            ));
         },
     )?;
     if outcome.interrupted {
@@ -429,15 +437,15 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         .iter()
         .max_by(|a, b| a.val_pearson.total_cmp(&b.val_pearson))
     {
-        println!(
+        progress(format!(
             "best: epoch {}, val Pearson {:.4}, Spearman {:.4}",
             best.epoch, best.val_pearson, best.val_spearman
-        );
+        ));
     }
-    println!(
+    progress(format!(
         "weights: {}",
         settings.out_dir.join("best.safetensors").display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -464,9 +472,12 @@ fn run_evaluate(args: EvaluateArgs) -> Result<()> {
         .transpose()?;
     let evaluation = evaluate::evaluate(&scorer, &data, pairs.as_ref(), args.batch_size.max(1))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        out(format_args!(
+            "{}\n",
+            serde_json::to_string_pretty(&evaluation)?
+        ))?;
     } else {
-        print!("{}", evaluate::table(&evaluation));
+        out(evaluate::table(&evaluation))?;
     }
     Ok(())
 }
@@ -497,7 +508,7 @@ fn run_ism(args: IsmArgs) -> Result<()> {
         let tsv = predict::ism_tsv(reference, &table);
         let to_stdout = args.out.as_os_str() == "-";
         if to_stdout {
-            print!("{tsv}");
+            out(tsv)?;
         } else {
             io::write_atomic(&args.out, tsv.as_bytes())?;
         }
@@ -575,7 +586,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
             "\ngolden output, largest |difference|: {diff:.2e}\n"
         ));
     }
-    print!("{table}");
+    out(&table)?;
     if let Some(path) = &args.out {
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
         text.push_str(&table);
@@ -620,10 +631,26 @@ fn run() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes `text` to stdout, returning the error that `print!` would panic on.
+fn out(text: impl std::fmt::Display) -> std::io::Result<()> {
+    write!(std::io::stdout().lock(), "{text}")
+}
+
+/// Whether `err` is stdout's reader gone (`promoscope evaluate … | head`).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     promoscope::keep_freed_memory();
     match run() {
         Ok(code) => code,
+        // The reader took what it wanted: a normal end, as for other Unix tools.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)

@@ -288,6 +288,29 @@ fn bench_prints_a_table_of_every_figure() {
     }
 }
 
+/// `promoscope … | head` is a normal end: the table meets a closed pipe and
+/// the command stops quietly, as Unix tools do, rather than panicking.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promoscope"))
+        .args(
+            "bench --config tiny --backend flex --infer-batch 2 --train-batch 2 --repeats 1"
+                .split(' '),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    drop(child.stdout.take()); // the reader leaves before the table is written
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{stderr}"
+    );
+}
+
 /// `bench --golden` checks the backend against the golden file; with
 /// `--mixed-precision` the same check shows f16 products at work.
 #[test]
