@@ -348,11 +348,7 @@ mod tests {
                     .into_data()
                     .try_to_vec::<f32>()
                     .unwrap();
-                let diff = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f32::max);
+                let diff = crate::max_abs_diff(&got, &want);
                 // Integers: im2col and the tap sum are exact; Winograd within
                 // f32 rounding of sums in the hundreds.
                 let tolerance = if winograd { 1e-3 } else { 0.0 };

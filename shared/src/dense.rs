@@ -168,11 +168,7 @@ mod tests {
         let (y1, gx1, gw1) = grads(1);
         let (y4, gx4, gw4) = grads(4);
         for (a, b) in [(y1, y4), (gx1, gx4), (gw1, gw4)] {
-            let diff = a
-                .iter()
-                .zip(&b)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let diff = crate::max_abs_diff(&a, &b);
             assert!(diff < 1e-5, "largest difference {diff}");
         }
     }

@@ -39,3 +39,13 @@ pub mod winograd;
 pub use config::ModelConfig;
 pub use device::{Backend, SelectedDevice};
 pub use model::{Model, Stage};
+
+/// The largest `|a − b|` over two lists of the same length: tests' tolerances.
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
