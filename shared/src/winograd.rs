@@ -11,9 +11,10 @@
 //!
 //! flex multiplies at its matrix products' speed either way, so the products'
 //! count is what sets the time; but each burn operation is a pass over memory,
-//! and the transforms written as burn operations (22 passes) cost more than
-//! the products they save (docs/BENCHMARKS.md). The transforms are loops here,
-//! one pass each way, over the values as flex holds them.
+//! and the transforms written as burn operations (some fifty passes, one a
+//! term) cost more than the products they save (docs/BENCHMARKS.md). The
+//! transforms are loops here, one pass each way, over the values as flex holds
+//! them.
 
 use burn::prelude::*;
 
