@@ -396,8 +396,8 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         signal_hook::flag::register_conditional_shutdown(signal, 130, interrupt.clone())?;
         signal_hook::flag::register(signal, interrupt.clone())?;
     }
-    // Progress lines only: if stdout's reader goes away (`| head`), training
-    // goes on; metrics.jsonl and the checkpoints keep every number.
+    // Progress lines only: if stdout fails, training goes on; metrics.jsonl
+    // and the checkpoints keep every number.
     let progress = |line: String| {
         let _ = out(format_args!("{line}\n"));
     };
@@ -631,26 +631,20 @@ fn run() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes `text` to stdout, returning the error that `print!` would panic on.
+/// Writes `text` to stdout. A reader that has gone (`promoscope … | head`)
+/// took what it wanted: not an error (`print!` would panic), and the command
+/// goes on to write its files. Every other write error is returned.
 fn out(text: impl std::fmt::Display) -> std::io::Result<()> {
-    write!(std::io::stdout().lock(), "{text}")
-}
-
-/// Whether `err` is stdout's reader gone (`promoscope evaluate … | head`).
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    match write!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
 }
 
 fn main() -> ExitCode {
     promoscope::keep_freed_memory();
     match run() {
         Ok(code) => code,
-        // The reader took what it wanted: a normal end, as for other Unix tools.
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
