@@ -162,9 +162,10 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
     assert!(kernel % 2 == 1, "conv kernel must be odd, got {kernel}");
     let weight = weight.permute([2, 1, 0]); // [kernel, in, out]
 
-    // Three ways to one convolution. On the CPU in inference, kernel-3
+    // Three ways to one convolution. On the CPU in f32, kernel-3
     // convolutions take Winograd's F(4, 3), half the multiplications of the
-    // others (`winograd`). Elsewhere: im2col copies the padded input once per
+    // others forward and backward (`winograd`). Elsewhere (GPUs, f16, other
+    // kernels): im2col copies the padded input once per
     // tap (`kernel × in` a position) and multiplies once, `batch × length`
     // rows deep; the tap sum multiplies the input as it is by each tap's slice
     // of the kernel, `kernel` products as deep, and adds the partial outputs
@@ -322,11 +323,23 @@ mod tests {
         y
     }
 
+    type Product = fn(Tensor<3>, Tensor<3>, usize) -> Tensor<3>;
+
+    /// The three ways to a convolution; Winograd's for kernel 3 only.
+    fn paths(kernel: usize) -> Vec<(&'static str, Product)> {
+        let mut paths: Vec<(&str, Product)> = vec![("im2col", im2col), ("tap sum", tap_sum)];
+        if kernel == 3 {
+            paths.push(("Winograd", winograd::conv3));
+        }
+        paths
+    }
+
     #[test]
     fn every_path_matches_the_definition() {
-        // In training, 4 → 16 channels take im2col (12 ≤ 32), 16 → 4 the tap
-        // sum (48 > 8) on long sequences and im2col on short ones; in inference
-        // on flex all three take Winograd's F(4, 3), whose fractions round.
+        // Every kernel-3 f32 convolution on flex, trained or not, takes
+        // Winograd's F(4, 3); elsewhere (GPUs, f16) 4 → 16 channels take
+        // im2col (12 ≤ 32), 16 → 4 the tap sum (48 > 8) on long sequences and
+        // im2col on short ones.
         for (cin, cout, length, tap_sum) in
             [(4, 16, 70, false), (16, 4, 70, true), (16, 4, 13, false)]
         {
@@ -341,37 +354,50 @@ mod tests {
             let want = naive(&x, &w, dims, 2);
             for device in [Device::flex().autodiff(), Device::flex()] {
                 let x = Tensor::from_data(TensorData::new(x.clone(), [2, length, cin]), &device);
-                let winograd = winograd::applies(&x, 3);
-                assert_eq!(winograd, !device.is_autodiff());
+                assert!(winograd::applies(&x, 3));
                 let w = Tensor::from_data(TensorData::new(w.clone(), [cout, cin, 3]), &device);
-                let got = conv1d_same(x, w, None, 2)
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap();
-                let diff = crate::max_abs_diff(&got, &want);
-                // Integers: im2col and the tap sum are exact; Winograd within
-                // f32 rounding of sums in the hundreds.
-                let tolerance = if winograd { 1e-3 } else { 0.0 };
-                assert!(
-                    diff <= tolerance,
-                    "{cin} → {cout}, {length}, Winograd {winograd}: {diff}"
-                );
+                let taps_first = w.clone().permute([2, 1, 0]);
+                let routed = ("conv1d_same", conv1d_same(x.clone(), w, None, 2));
+                let direct = paths(3)
+                    .into_iter()
+                    .map(|(name, product)| (name, product(x.clone(), taps_first.clone(), 2)));
+                for (name, y) in direct.chain([routed]) {
+                    let got = y.into_data().try_to_vec::<f32>().unwrap();
+                    let diff = crate::max_abs_diff(&got, &want);
+                    // Integers: im2col and the tap sum are exact; Winograd's
+                    // fractions round, within f32 rounding of sums in the hundreds.
+                    let exact = name == "im2col" || name == "tap sum";
+                    let tolerance = if exact { 0.0 } else { 1e-3 };
+                    assert!(
+                        diff <= tolerance,
+                        "{cin} → {cout}, {length}, {name}: {diff}"
+                    );
+                }
             }
         }
     }
 
     #[test]
-    fn im2col_and_the_tap_sum_agree_in_value_and_gradients() {
+    fn every_path_agrees_in_value_and_gradients() {
         let device = Device::flex().autodiff();
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
-        // Dilation 3 on 5 positions: the outer taps (±6) reach past the sequence.
-        for (dilation, length) in [(1, 13), (2, 13), (3, 5)] {
+        // Dilation 3 on 5 positions: the outer taps (±6 for kernel 5) reach
+        // past the sequence; dilation 4 on 6 positions leaves one tile's
+        // subsequences one or two long.
+        for (kernel, dilation, length) in [
+            (5, 1, 13),
+            (5, 2, 13),
+            (5, 3, 5),
+            (3, 1, 13),
+            (3, 2, 111),
+            (3, 4, 6),
+        ] {
             let x = Tensor::<3>::random([2, length, 5], normal, &device).require_grad();
-            // Kernel 5, 5 channels in, 4 out.
-            let w = Tensor::<3>::random([5, 5, 4], normal, &device).require_grad();
+            // 5 channels in, 4 out.
+            let w = Tensor::<3>::random([kernel, 5, 4], normal, &device).require_grad();
             let mut outputs = Vec::new();
             let mut grads = Vec::new();
-            for product in [im2col, tap_sum] {
+            for (_, product) in paths(kernel) {
                 let y = product(x.clone(), w.clone(), dilation);
                 // A weighting that differs per position and channel, so a
                 // gradient routed to the wrong tap or position shows.
@@ -392,7 +418,7 @@ mod tests {
                 let d: f32 = (a - b).abs().max().into_scalar();
                 assert!(
                     d <= 1e-5 * scale.max(1.0),
-                    "dilation {dilation}: differ by {d} of {scale}"
+                    "kernel {kernel}, dilation {dilation}: differ by {d} of {scale}"
                 );
             };
             for (output, (x_grad, w_grad)) in outputs.iter().zip(&grads).skip(1) {

@@ -1,5 +1,6 @@
-//! Kernel-3 convolutions by Winograd's minimal filtering F(4, 3), for inference
-//! on the CPU: half the multiplications of the tap sum.
+//! Kernel-3 convolutions by Winograd's minimal filtering F(4, 3) on the CPU,
+//! in inference and (natively) in training: half the multiplications of the
+//! tap sum, forward and backward.
 //!
 //! Each sequence is cut into tiles of four outputs. A tile's six inputs go
 //! through a fixed linear transform (`Bᵀ`), the kernel's three taps through
@@ -15,6 +16,10 @@
 //! term) cost more than the products they save (docs/BENCHMARKS.md). The
 //! transforms are loops here, one pass each way, over the values as flex holds
 //! them.
+//!
+//! So burn's autodiff cannot differentiate them: in training the convolution
+//! is one operation of its graph (`training`), whose backward runs the same
+//! algorithm transposed, its products again half the tap sum's.
 
 use burn::prelude::*;
 
@@ -52,49 +57,85 @@ const OUTPUT: [[f32; POINTS]; TILE] = [
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
 
-/// Whether [`conv3`] takes a convolution: kernel 3 in f32 on flex without
-/// autodiff (inference), where its loops can read the values.
+/// Whether [`conv3`] takes a convolution: kernel 3 in f32 on flex, where its
+/// loops can read the values; with autodiff (training) natively only.
 pub(crate) fn applies(x: &Tensor<3>, kernel: usize) -> bool {
     let device = x.device();
     kernel == 3
         && x.shape().num_elements() > 0
         && x.dtype() == burn::tensor::DType::F32
-        && !device.is_autodiff()
+        && (!device.is_autodiff() || cfg!(not(target_family = "wasm")))
         && device.inner() == Device::flex()
 }
 
-/// A 'same' kernel-3 convolution without bias.
+/// A 'same' kernel-3 convolution without bias; on an autodiff device, one
+/// operation of its graph whose backward is Winograd's too.
 ///
 /// # Shapes
 /// - x: `[batch, length, in]`, weight: `[3, in, out]` (taps first)
 /// - output: `[batch, length, out]`
 pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    let [batch, length, channels_in] = x.dims();
-    let [_, _, channels_out] = weight.dims();
-    let device = x.device();
-    let tiles = Tiles {
-        length,
-        dilation,
-        per_sequence: length.div_ceil(TILE * dilation) * dilation,
-    };
-    let rows = batch * tiles.per_sequence;
+    #[cfg(not(target_family = "wasm"))]
+    if x.device().is_autodiff() {
+        return training::conv3(x, weight, dilation);
+    }
+    Winograd::forward(x, weight, dilation).0
+}
 
-    let x = x.into_data();
-    let inputs = transform_input(slice(&x), channels_in, &tiles);
-    // Held `[rows, POINTS, in]`, multiplied as `[POINTS, rows, in]`: flex's
-    // products take strided rows.
-    let inputs = Tensor::<3>::from_data(
-        TensorData::new(inputs, [rows, POINTS, channels_in]),
-        &device,
-    )
-    .swap_dims(0, 1);
-    let g = Tensor::<2>::from_data(TensorData::new(KERNEL.concat(), [POINTS, 3]), &device);
-    let taps = g
-        .matmul(weight.reshape([3, channels_in * channels_out]))
-        .reshape([POINTS, channels_in, channels_out]);
-    let products = inputs.matmul(taps).into_data(); // [POINTS, rows, out]
-    let y = transform_output(slice(&products), channels_out, batch, &tiles);
-    Tensor::from_data(TensorData::new(y, [batch, length, channels_out]), &device)
+/// What the backward needs of the forward: its transformed inputs and taps
+/// (no transform again), and the shapes.
+#[derive(Clone, Debug)]
+#[cfg_attr(target_family = "wasm", allow(dead_code))] // the browser never trains
+struct Winograd {
+    /// `Bᵀ x`, `[POINTS, rows, in]`.
+    inputs: Tensor<3>,
+    /// `G w`, `[POINTS, in, out]`.
+    taps: Tensor<3>,
+    batch: usize,
+    tiles: Tiles,
+}
+
+impl Winograd {
+    /// `y = Aᵀ [(Bᵀ x) (G w)]`, the products one batched matrix product over
+    /// the six points.
+    fn forward(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> (Tensor<3>, Self) {
+        let [batch, length, channels_in] = x.dims();
+        let [_, _, channels_out] = weight.dims();
+        let device = x.device();
+        let tiles = Tiles {
+            length,
+            dilation,
+            per_sequence: length.div_ceil(TILE * dilation) * dilation,
+        };
+        let rows = batch * tiles.per_sequence;
+
+        let x = x.into_data();
+        let inputs = gather(slice(&x), channels_in, &tiles, 0, &INPUT);
+        // Held `[rows, POINTS, in]`, multiplied as `[POINTS, rows, in]`: flex's
+        // products take strided rows.
+        let inputs = Tensor::<3>::from_data(
+            TensorData::new(inputs, [rows, POINTS, channels_in]),
+            &device,
+        )
+        .swap_dims(0, 1);
+        let taps = points_matrix(&KERNEL, &device)
+            .matmul(weight.reshape([3, channels_in * channels_out]))
+            .reshape([POINTS, channels_in, channels_out]);
+        let products = inputs.clone().matmul(taps.clone()).into_data(); // [POINTS, rows, out]
+        let y = scatter(slice(&products), channels_out, batch, &tiles, 1, &OUTPUT);
+        let y = Tensor::from_data(TensorData::new(y, [batch, length, channels_out]), &device);
+        let state = Self {
+            inputs,
+            taps,
+            batch,
+            tiles,
+        };
+        (y, state)
+    }
+}
+
+fn points_matrix<const C: usize>(m: &[[f32; C]; POINTS], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(m.concat(), [POINTS, C]), device)
 }
 
 fn slice(data: &TensorData) -> &[f32] {
@@ -106,6 +147,7 @@ fn slice(data: &TensorData) -> &[f32] {
 /// sequence's tile `t · dilation + r`; its point `j` (`0..POINTS`) lies at
 /// position `(t · TILE + j − 1) · dilation + r`, and its output `i` at point
 /// `i + 1`'s position.
+#[derive(Clone, Debug)]
 struct Tiles {
     length: usize,
     dilation: usize,
@@ -131,9 +173,8 @@ impl Tiles {
     }
 }
 
-/// `out = Σ_j coefficients[j] · rows[j]`.
-fn combine(out: &mut [f32], rows: &[&[f32]], coefficients: &[f32]) {
-    out.fill(0.0);
+/// `out += Σ_j coefficients[j] · rows[j]`.
+fn add(out: &mut [f32], rows: &[&[f32]], coefficients: &[f32]) {
     for (row, &c) in rows.iter().zip(coefficients) {
         if c != 0.0 {
             for (o, v) in out.iter_mut().zip(*row) {
@@ -159,45 +200,200 @@ fn each_sequence(out: &mut [f32], per_sequence: usize, f: impl Fn(usize, &mut [f
         .for_each(|(b, chunk)| f(b, chunk));
 }
 
-/// `Bᵀ` on every tile: `[rows, POINTS, channels]` from `x` `[batch, length,
-/// channels]`, zeros outside the sequence.
-fn transform_input(x: &[f32], channels: usize, tiles: &Tiles) -> Vec<f32> {
+/// Into the tiles: `[rows, K, channels]` from `x` `[batch, length,
+/// channels]`, each tile's `k`-th row `Σ_j matrix[k][j] · x[point first + j]`,
+/// zeros outside the sequence. `Bᵀ` of the inputs from point 0, `A` of the
+/// output gradients from point 1.
+fn gather<const J: usize, const K: usize>(
+    x: &[f32],
+    channels: usize,
+    tiles: &Tiles,
+    first: usize,
+    matrix: &[[f32; J]; K],
+) -> Vec<f32> {
     let batch = x.len() / (tiles.length * channels);
     let zeros = vec![0.0; channels];
-    let mut v = vec![0.0; batch * tiles.per_sequence * POINTS * channels];
-    each_sequence(&mut v, tiles.per_sequence * POINTS * channels, |b, v| {
+    let mut v = vec![0.0; batch * tiles.per_sequence * K * channels];
+    each_sequence(&mut v, tiles.per_sequence * K * channels, |b, v| {
         let sequence = &x[b * tiles.length * channels..][..tiles.length * channels];
-        for (start, tile) in tiles.starts().zip(v.chunks_exact_mut(POINTS * channels)) {
-            let points: [&[f32]; POINTS] = std::array::from_fn(|j| match tiles.point(start, j) {
-                Some(p) => &sequence[p * channels..][..channels],
-                None => &zeros,
-            });
-            for (out, coefficients) in tile.chunks_exact_mut(channels).zip(&INPUT) {
-                combine(out, &points, coefficients);
+        for (start, tile) in tiles.starts().zip(v.chunks_exact_mut(K * channels)) {
+            let points: [&[f32]; J] =
+                std::array::from_fn(|j| match tiles.point(start, first + j) {
+                    Some(p) => &sequence[p * channels..][..channels],
+                    None => &zeros,
+                });
+            for (out, coefficients) in tile.chunks_exact_mut(channels).zip(matrix) {
+                add(out, &points, coefficients);
             }
         }
     });
     v
 }
 
-/// `Aᵀ` on every tile: `[batch, length, channels]` from the products
-/// `[POINTS, rows, channels]`, dropping outputs past the sequence's end.
-fn transform_output(products: &[f32], channels: usize, batch: usize, tiles: &Tiles) -> Vec<f32> {
+/// Out of the tiles: `[batch, length, channels]` from planes `[K, rows,
+/// channels]`, adding `Σ_k matrix[j][k] · plane k` at each tile's point
+/// `first + j` inside the sequence. `Aᵀ` of the products to the outputs at
+/// points 1–4 (one tile each), `B` of the transformed inputs' gradients to
+/// the inputs' at points 0–5 (neighbouring tiles share two).
+fn scatter<const J: usize, const K: usize>(
+    planes: &[f32],
+    channels: usize,
+    batch: usize,
+    tiles: &Tiles,
+    first: usize,
+    matrix: &[[f32; K]; J],
+) -> Vec<f32> {
     let plane = batch * tiles.per_sequence * channels;
     let mut y = vec![0.0; batch * tiles.length * channels];
     each_sequence(&mut y, tiles.length * channels, |b, y| {
         for (tile, start) in tiles.starts().enumerate() {
             let row = (b * tiles.per_sequence + tile) * channels;
-            let points: [&[f32]; POINTS] =
-                std::array::from_fn(|j| &products[j * plane + row..][..channels]);
-            for (i, coefficients) in OUTPUT.iter().enumerate() {
-                if let Some(p) = tiles.point(start, i + 1) {
-                    combine(&mut y[p * channels..][..channels], &points, coefficients);
+            let points: [&[f32]; K] =
+                std::array::from_fn(|k| &planes[k * plane + row..][..channels]);
+            for (j, coefficients) in matrix.iter().enumerate() {
+                if let Some(p) = tiles.point(start, first + j) {
+                    add(&mut y[p * channels..][..channels], &points, coefficients);
                 }
             }
         }
     });
     y
+}
+
+/// The convolution as an operation of burn's autodiff graph on flex: the
+/// forward keeps its transformed inputs and taps, the backward is
+/// [`Winograd::backward`].
+#[cfg(not(target_family = "wasm"))]
+mod training {
+    use super::Winograd;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+    };
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::{
+        Autodiff, DispatchKindConversion, DispatchTensor, Flex, GradientCheckpointingStrategy,
+    };
+    use burn::prelude::*;
+
+    use super::{INPUT, KERNEL, OUTPUT, POINTS, TILE, gather, points_matrix, scatter, slice};
+
+    /// `Aᵀ` transposed: a tile's four output gradients to its six products'.
+    const OUTPUT_T: [[f32; TILE]; POINTS] = transpose(OUTPUT);
+    /// `B`: a tile's transformed-input gradients to its inputs'.
+    const INPUT_T: [[f32; POINTS]; POINTS] = transpose(INPUT);
+
+    const fn transpose<const R: usize, const C: usize>(m: [[f32; C]; R]) -> [[f32; R]; C] {
+        let mut t = [[0.0; R]; C];
+        let mut i = 0;
+        while i < R {
+            let mut j = 0;
+            while j < C {
+                t[j][i] = m[i][j];
+                j += 1;
+            }
+            i += 1;
+        }
+        t
+    }
+
+    impl Winograd {
+        /// The gradients of `x` and `w` from `y`'s, each half the products of
+        /// the tap sum's, by the same transforms transposed: the products'
+        /// gradient is `A dy`, the transformed inputs' `(A dy) (G w)ᵀ`, the
+        /// transformed taps' `(Bᵀ x)ᵀ (A dy)`; `x`'s is `B` of its transformed
+        /// inputs', added where tiles overlap, `w`'s `Gᵀ` of its transformed
+        /// taps'.
+        fn backward(self, dy: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+            let Self {
+                inputs,
+                taps,
+                batch,
+                tiles,
+            } = self;
+            let [_, rows, channels_in] = inputs.dims();
+            let [_, _, channels_out] = taps.dims();
+            let device = dy.device();
+
+            let dy = dy.into_data();
+            let d_products = gather(slice(&dy), channels_out, &tiles, 1, &OUTPUT_T);
+            let d_products = Tensor::<3>::from_data(
+                TensorData::new(d_products, [rows, POINTS, channels_out]),
+                &device,
+            )
+            .swap_dims(0, 1);
+            // [POINTS, rows, in]
+            let d_inputs = d_products.clone().matmul(taps.swap_dims(1, 2)).into_data();
+            let dx = scatter(slice(&d_inputs), channels_in, batch, &tiles, 0, &INPUT_T);
+            let dx = Tensor::from_data(
+                TensorData::new(dx, [batch, tiles.length, channels_in]),
+                &device,
+            );
+            let d_taps = inputs.swap_dims(1, 2).matmul(d_products); // [POINTS, in, out]
+            let dw = points_matrix(&KERNEL, &device)
+                .transpose()
+                .matmul(d_taps.reshape([POINTS, channels_in * channels_out]))
+                .reshape([3, channels_in, channels_out]);
+            (dx, dw)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Conv3;
+
+    impl Backward<Flex, 2> for Conv3 {
+        type State = Winograd;
+
+        fn backward(self, ops: Ops<Winograd, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_weight] = ops.parents;
+            let dy = Tensor::<3>::from_primitive::<Flex>(grads.consume::<Flex>(&ops.node));
+            let (dx, dw) = ops.state.backward(dy);
+            for (node, grad) in [(node_x, dx), (node_weight, dw)] {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, flex(grad));
+                }
+            }
+        }
+    }
+
+    fn flex(x: Tensor<3>) -> <Flex as burn::backend::BackendTypes>::FloatTensorPrimitive {
+        x.try_into_primitive::<Flex>()
+            .expect("Winograd's tensors live on flex")
+    }
+
+    pub(super) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+        match x.device().gradient_checkpointing_strategy() {
+            Some(GradientCheckpointingStrategy::Balanced) => {
+                tracked::<BalancedCheckpointing>(x, weight, dilation)
+            }
+            _ => tracked::<NoCheckpointing>(x, weight, dilation),
+        }
+    }
+
+    fn tracked<C: CheckpointStrategy>(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3>
+    where
+        DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
+    {
+        let [x, weight] = [x, weight].map(|t| {
+            t.try_into_primitive::<Autodiff<Flex, C>>()
+                .expect("an autodiff tensor on flex")
+        });
+        let (y, state) = Winograd::forward(
+            Tensor::from_primitive::<Flex>(x.primitive().clone()),
+            Tensor::from_primitive::<Flex>(weight.primitive().clone()),
+            dilation,
+        );
+        let y = match Conv3
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, flex(y)),
+            OpsKind::UnTracked(prep) => prep.finish(flex(y)),
+        };
+        Tensor::from_primitive::<Autodiff<Flex, C>>(y)
+    }
 }
 
 #[cfg(test)]
@@ -254,12 +450,13 @@ mod tests {
     }
 
     #[test]
-    fn leaves_autodiff_f16_empty_and_other_kernels_to_the_tap_sum() {
+    fn leaves_f16_empty_and_other_kernels_to_the_tap_sum() {
         let x = Tensor::<3>::zeros([1, 8, 2], &Device::flex());
         assert!(applies(&x, 3) && !applies(&x, 5));
         assert!(!applies(&x.clone().cast(burn::tensor::FloatDType::F16), 3));
         assert!(!applies(&Tensor::<3>::zeros([1, 0, 2], &Device::flex()), 3));
+        // Training takes it natively.
         let x = Tensor::<3>::zeros([1, 8, 2], &Device::flex().autodiff());
-        assert!(!applies(&x, 3));
+        assert!(applies(&x, 3));
     }
 }
