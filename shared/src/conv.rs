@@ -164,15 +164,15 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
 
     // Three ways to one convolution. On the CPU in f32, kernel-3
     // convolutions take Winograd's F(4, 3), half the multiplications of the
-    // others forward and backward (`winograd`). Elsewhere (GPUs, f16, other
-    // kernels): im2col copies the padded input once per
-    // tap (`kernel × in` a position) and multiplies once, `batch × length`
-    // rows deep; the tap sum multiplies the input as it is by each tap's slice
-    // of the kernel, `kernel` products as deep, and adds the partial outputs
-    // shifted into place, keeping no columns for autodiff. So: block 1 (111
-    // positions, 384 channels) takes the tap sum, the stem (4 channels in) and
-    // the short blocks 2 and 3 im2col, 1.5–2× faster there on flex
-    // (docs/BENCHMARKS.md).
+    // others, forward and backward (`winograd`). Elsewhere (GPUs, f16, the
+    // stem's and blocks' entry convolutions, kernels 19, 9, 7): im2col copies the padded input
+    // once per tap (`kernel × in` a position) and multiplies once, `batch ×
+    // length` rows deep; the tap sum multiplies the input as it is by each
+    // tap's slice of the kernel, `kernel` products as deep, and adds the
+    // partial outputs shifted into place, keeping no columns for autodiff.
+    // So: block 1 (111 positions, 384 channels) takes the tap sum, the stem
+    // (4 channels in) and the short blocks 2 and 3 im2col, 1.5–2× faster
+    // there on flex when measured (docs/BENCHMARKS.md).
     if winograd::applies(&x, kernel) {
         winograd::conv3(x, weight, dilation)
     } else if takes_tap_sum(length, channels_in, channels_out, kernel) {
