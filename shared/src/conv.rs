@@ -164,16 +164,16 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
 
     // Three ways to one convolution. On the CPU in f32, kernel-3
     // convolutions take Winograd's F(4, 3), half the multiplications of the
-    // others, forward and backward (`winograd`). Elsewhere (GPUs, f16, the
-    // stem's and blocks' entry convolutions, kernels 19, 9, 7): im2col copies the padded input
-    // once per tap (`kernel × in` a position) and multiplies once, `batch ×
-    // length` rows deep; the tap sum multiplies the input as it is by each
-    // tap's slice of the kernel, `kernel` products as deep, and adds the
-    // partial outputs shifted into place, keeping no columns for autodiff.
-    // So: block 1 (111 positions, 384 channels) takes the tap sum, the stem
-    // (4 channels in) and the short blocks 2 and 3 im2col, 1.5–2× faster
-    // there on flex when measured (docs/BENCHMARKS.md).
-    if winograd::applies(&x, kernel) {
+    // others, forward and backward (`winograd`). Elsewhere (GPUs, f16, wider
+    // kernels such as the seed's stem and entry convolutions): im2col copies
+    // the padded input once per tap (`kernel × in` a position) and multiplies
+    // once, `batch × length` rows deep; the tap sum multiplies the input as it
+    // is by each tap's slice of the kernel, `kernel` products as deep, and
+    // adds the partial outputs shifted into place, keeping no columns for
+    // autodiff. So on a GPU block 1 (111 positions, 384 channels) takes the
+    // tap sum, the stem (4 channels in) and the short blocks 2 and 3 im2col
+    // (on flex, before Winograd, 1.5–2× faster there: docs/BENCHMARKS.md).
+    if winograd::applies(&x, &weight) {
         winograd::conv3(x, weight, dilation)
     } else if takes_tap_sum(length, channels_in, channels_out, kernel) {
         tap_sum(x, weight, dilation)
@@ -292,7 +292,7 @@ mod tests {
             3.0 + 10.0 + 0.5,
         ];
         let got = y.into_data().try_to_vec::<f32>().unwrap();
-        // Winograd's fractions (flex in inference) round in the last bits.
+        // Winograd's fractions (kernel 3 on flex) round in the last bits.
         for (g, e) in got.iter().zip(expected) {
             assert!((g - e).abs() < 1e-5, "{got:?} vs {expected:?}");
         }
@@ -354,9 +354,9 @@ mod tests {
             let want = naive(&x, &w, dims, 2);
             for device in [Device::flex().autodiff(), Device::flex()] {
                 let x = Tensor::from_data(TensorData::new(x.clone(), [2, length, cin]), &device);
-                assert!(winograd::applies(&x, 3));
                 let w = Tensor::from_data(TensorData::new(w.clone(), [cout, cin, 3]), &device);
                 let taps_first = w.clone().permute([2, 1, 0]);
+                assert!(winograd::applies(&x, &taps_first));
                 let routed = ("conv1d_same", conv1d_same(x.clone(), w, None, 2));
                 let direct = paths(3)
                     .into_iter()
@@ -391,8 +391,11 @@ mod tests {
             (3, 1, 13),
             (3, 2, 111),
             (3, 4, 6),
+            (3, 8, 5),
         ] {
-            let x = Tensor::<3>::random([2, length, 5], normal, &device).require_grad();
+            // One sequence on the longest, so a batch of 1 is covered.
+            let batch = if length > 100 { 1 } else { 2 };
+            let x = Tensor::<3>::random([batch, length, 5], normal, &device).require_grad();
             // 5 channels in, 4 out.
             let w = Tensor::<3>::random([kernel, 5, 4], normal, &device).require_grad();
             let mut outputs = Vec::new();
@@ -410,21 +413,58 @@ mod tests {
                 grads.push((x.grad(&g).unwrap(), w.grad(&g).unwrap()));
                 outputs.push(y);
             }
-            // Relative to the largest value: the weighted sums reach the
-            // hundreds, where f32 rounding alone is ~1e-5; a misrouted tap or
-            // position is off by the values themselves.
-            let close = |a: Tensor<3>, b: Tensor<3>| {
-                let scale: f32 = a.clone().abs().max().into_scalar();
-                let d: f32 = (a - b).abs().max().into_scalar();
-                assert!(
-                    d <= 1e-5 * scale.max(1.0),
-                    "kernel {kernel}, dilation {dilation}: differ by {d} of {scale}"
-                );
-            };
+            let what = format!("kernel {kernel}, dilation {dilation}");
             for (output, (x_grad, w_grad)) in outputs.iter().zip(&grads).skip(1) {
-                close(outputs[0].clone(), output.clone());
-                close(grads[0].0.clone(), x_grad.clone());
-                close(grads[0].1.clone(), w_grad.clone());
+                close(outputs[0].clone(), output.clone(), &what);
+                close(grads[0].0.clone(), x_grad.clone(), &what);
+                close(grads[0].1.clone(), w_grad.clone(), &what);
+            }
+        }
+    }
+
+    /// Relative to the largest value: the weighted sums reach the hundreds,
+    /// where f32 rounding alone is ~1e-5; a misrouted tap or position is off
+    /// by the values themselves.
+    fn close(a: Tensor<3>, b: Tensor<3>, what: &str) {
+        let scale: f32 = a.clone().abs().max().into_scalar();
+        let d: f32 = (a - b).abs().max().into_scalar();
+        assert!(
+            d <= 1e-5 * scale.max(1.0),
+            "{what}: differ by {d} of {scale}"
+        );
+    }
+
+    #[test]
+    fn winograd_gradients_with_one_side_constant_or_checkpointed() {
+        use burn::backend::GradientCheckpointingStrategy::{Balanced, Disabled};
+        let device = Device::flex().autodiff();
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<3>::random([2, 13, 5], normal, &device);
+        let w = Tensor::<3>::random([3, 5, 4], normal, &device);
+        for (track_x, track_w, strategy) in [
+            (true, false, Disabled),
+            (false, true, Disabled),
+            (true, true, Balanced),
+        ] {
+            let grads = |product: Product| {
+                let x = x.clone().with_gradient_checkpointing_strategy(strategy);
+                let w = w.clone().with_gradient_checkpointing_strategy(strategy);
+                let x = if track_x { x.require_grad() } else { x };
+                let w = if track_w { w.require_grad() } else { w };
+                // gelu keeps its input for the backward: under Balanced, a
+                // memory-bound child that checkpoints the convolution's output.
+                let y = burn::tensor::activation::gelu(product(x.clone(), w.clone(), 2));
+                let g = y.sum().backward();
+                (x.grad(&g), w.grad(&g))
+            };
+            let what = format!("x {track_x}, w {track_w}, {strategy:?}");
+            let (want, got) = (grads(tap_sum), grads(winograd::conv3));
+            assert_eq!(got.0.is_some(), track_x, "{what}");
+            assert_eq!(got.1.is_some(), track_w, "{what}");
+            for (want, got) in [(want.0, got.0), (want.1, got.1)] {
+                if let (Some(want), Some(got)) = (want, got) {
+                    close(want, got, &what);
+                }
             }
         }
     }

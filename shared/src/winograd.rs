@@ -57,15 +57,30 @@ const OUTPUT: [[f32; POINTS]; TILE] = [
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
 
-/// Whether [`conv3`] takes a convolution: kernel 3 in f32 on flex, where its
-/// loops can read the values; with autodiff (training) natively only.
-pub(crate) fn applies(x: &Tensor<3>, kernel: usize) -> bool {
+/// Whether [`conv3`] takes a convolution of `x` by `weight` (taps first):
+/// kernel 3 in f32 on flex, where its loops can read the values; with
+/// autodiff (training) natively only, both tensors on the same graph.
+pub(crate) fn applies(x: &Tensor<3>, weight: &Tensor<3>) -> bool {
     let device = x.device();
-    kernel == 3
+    weight.dims()[0] == 3
         && x.shape().num_elements() > 0
+        && weight.shape().num_elements() > 0
         && x.dtype() == burn::tensor::DType::F32
-        && (!device.is_autodiff() || cfg!(not(target_family = "wasm")))
+        && weight.dtype() == burn::tensor::DType::F32
+        && same_graph(&device, &weight.device())
+        && weight.device().inner() == device.clone().inner()
         && device.inner() == Device::flex()
+}
+
+/// Both off autodiff, or (natively) both on it with one checkpointing strategy.
+#[cfg(not(target_family = "wasm"))]
+fn same_graph(a: &Device, b: &Device) -> bool {
+    a.gradient_checkpointing_strategy() == b.gradient_checkpointing_strategy()
+}
+
+#[cfg(target_family = "wasm")]
+fn same_graph(a: &Device, b: &Device) -> bool {
+    !a.is_autodiff() && !b.is_autodiff()
 }
 
 /// A 'same' kernel-3 convolution without bias; on an autodiff device, one
@@ -299,13 +314,17 @@ mod training {
     }
 
     impl Winograd {
-        /// The gradients of `x` and `w` from `y`'s, each half the products of
-        /// the tap sum's, by the same transforms transposed: the products'
-        /// gradient is `A dy`, the transformed inputs' `(A dy) (G w)ᵀ`, the
-        /// transformed taps' `(Bᵀ x)ᵀ (A dy)`; `x`'s is `B` of its transformed
-        /// inputs', added where tiles overlap, `w`'s `Gᵀ` of its transformed
-        /// taps'.
-        fn backward(self, dy: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        /// The gradients of `x` and `w` from `y`'s (each if asked for), each
+        /// half the products of the tap sum's, by the same transforms
+        /// transposed: the products' gradient is `A dy`, the transformed
+        /// inputs' `(A dy) (G w)ᵀ`, the transformed taps' `(Bᵀ x)ᵀ (A dy)`;
+        /// `x`'s is `B` of its transformed inputs', added where tiles
+        /// overlap, `w`'s `Gᵀ` of its transformed taps'.
+        fn backward(
+            self,
+            dy: Tensor<3>,
+            [x, w]: [bool; 2],
+        ) -> (Option<Tensor<3>>, Option<Tensor<3>>) {
             let Self {
                 inputs,
                 taps,
@@ -323,18 +342,22 @@ mod training {
                 &device,
             )
             .swap_dims(0, 1);
-            // [POINTS, rows, in]
-            let d_inputs = d_products.clone().matmul(taps.swap_dims(1, 2)).into_data();
-            let dx = scatter(slice(&d_inputs), channels_in, batch, &tiles, 0, &INPUT_T);
-            let dx = Tensor::from_data(
-                TensorData::new(dx, [batch, tiles.length, channels_in]),
-                &device,
-            );
-            let d_taps = inputs.swap_dims(1, 2).matmul(d_products); // [POINTS, in, out]
-            let dw = points_matrix(&KERNEL, &device)
-                .transpose()
-                .matmul(d_taps.reshape([POINTS, channels_in * channels_out]))
-                .reshape([3, channels_in, channels_out]);
+            let dx = x.then(|| {
+                // [POINTS, rows, in]
+                let d_inputs = d_products.clone().matmul(taps.swap_dims(1, 2)).into_data();
+                let dx = scatter(slice(&d_inputs), channels_in, batch, &tiles, 0, &INPUT_T);
+                Tensor::from_data(
+                    TensorData::new(dx, [batch, tiles.length, channels_in]),
+                    &device,
+                )
+            });
+            let dw = w.then(|| {
+                let d_taps = inputs.swap_dims(1, 2).matmul(d_products); // [POINTS, in, out]
+                points_matrix(&KERNEL, &device)
+                    .transpose()
+                    .matmul(d_taps.reshape([POINTS, channels_in * channels_out]))
+                    .reshape([3, channels_in, channels_out])
+            });
             (dx, dw)
         }
     }
@@ -348,9 +371,10 @@ mod training {
         fn backward(self, ops: Ops<Winograd, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
             let [node_x, node_weight] = ops.parents;
             let dy = Tensor::<3>::from_primitive::<Flex>(grads.consume::<Flex>(&ops.node));
-            let (dx, dw) = ops.state.backward(dy);
+            let wanted = [node_x.is_some(), node_weight.is_some()];
+            let (dx, dw) = ops.state.backward(dy, wanted);
             for (node, grad) in [(node_x, dx), (node_weight, dw)] {
-                if let Some(node) = node {
+                if let (Some(node), Some(grad)) = (node, grad) {
                     grads.register::<Flex>(node.id, flex(grad));
                 }
             }
@@ -435,7 +459,7 @@ mod tests {
         for (dilation, length) in [(1, 12), (1, 13), (2, 13), (3, 5), (8, 111), (8, 5), (4, 1)] {
             let x = Tensor::<3>::random([2, length, 6], normal, &device);
             let w = Tensor::<3>::random([3, 6, 5], normal, &device);
-            assert!(applies(&x, 3));
+            assert!(applies(&x, &w));
             let want = direct(&x, &w, dilation);
             let got = conv3(x, w, dilation)
                 .into_data()
@@ -450,13 +474,23 @@ mod tests {
     }
 
     #[test]
-    fn leaves_f16_empty_and_other_kernels_to_the_tap_sum() {
-        let x = Tensor::<3>::zeros([1, 8, 2], &Device::flex());
-        assert!(applies(&x, 3) && !applies(&x, 5));
-        assert!(!applies(&x.clone().cast(burn::tensor::FloatDType::F16), 3));
-        assert!(!applies(&Tensor::<3>::zeros([1, 0, 2], &Device::flex()), 3));
-        // Training takes it natively.
-        let x = Tensor::<3>::zeros([1, 8, 2], &Device::flex().autodiff());
-        assert!(applies(&x, 3));
+    fn leaves_f16_empty_mixed_and_other_kernels_to_the_tap_sum() {
+        let flex = Device::flex();
+        let x = Tensor::<3>::zeros([1, 8, 2], &flex);
+        let w = Tensor::<3>::zeros([3, 2, 4], &flex);
+        assert!(applies(&x, &w));
+        assert!(!applies(&x, &Tensor::zeros([5, 2, 4], &flex)));
+        let half = burn::tensor::FloatDType::F16;
+        assert!(!applies(&x.clone().cast(half), &w.clone().cast(half)));
+        assert!(!applies(&Tensor::zeros([1, 0, 2], &flex), &w));
+        assert!(!applies(&x, &Tensor::zeros([3, 2, 0], &flex)));
+        // Training takes it natively, when both are on the graph.
+        let trained = flex.autodiff();
+        let (xt, wt) = (
+            Tensor::zeros([1, 8, 2], &trained),
+            Tensor::zeros([3, 2, 4], &trained),
+        );
+        assert!(applies(&xt, &wt));
+        assert!(!applies(&xt, &w) && !applies(&x, &wt));
     }
 }
