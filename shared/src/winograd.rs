@@ -21,6 +21,8 @@
 //! is one operation of its graph (`training`), whose backward runs the same
 //! algorithm transposed, its products again half the tap sum's.
 
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 
 /// Outputs per tile.
@@ -124,7 +126,7 @@ impl Winograd {
         };
         let rows = batch * tiles.per_sequence;
 
-        let x = x.into_data();
+        let x = values(x);
         let inputs = gather(slice(&x), channels_in, &tiles, 0, &INPUT);
         // Held `[rows, POINTS, in]`, multiplied as `[POINTS, rows, in]`: flex's
         // products take strided rows.
@@ -136,7 +138,7 @@ impl Winograd {
         let taps = points_matrix(&KERNEL, &device)
             .matmul(weight.reshape([3, channels_in * channels_out]))
             .reshape([POINTS, channels_in, channels_out]);
-        let products = inputs.clone().matmul(taps.clone()).into_data(); // [POINTS, rows, out]
+        let products = values(inputs.clone().matmul(taps.clone())); // [POINTS, rows, out]
         let y = scatter(slice(&products), channels_out, batch, &tiles, 1, &OUTPUT);
         let y = Tensor::from_data(TensorData::new(y, [batch, length, channels_out]), &device);
         let state = Self {
@@ -153,8 +155,23 @@ fn points_matrix<const C: usize>(m: &[[f32; C]; POINTS], device: &Device) -> Ten
     Tensor::from_data(TensorData::new(m.concat(), [POINTS, C]), device)
 }
 
-fn slice(data: &TensorData) -> &[f32] {
-    data.as_slice().expect("f32 values")
+/// `x` as flex holds it, its values read where they lie: copied only if `x`
+/// is a strided view. (`into_data` copies whenever another tensor shares the
+/// buffer, as the residual connection shares every convolution's input: 9–10
+/// ms of a block-1 convolution at batch 256.)
+fn values<const D: usize>(x: Tensor<D>) -> FlexTensor {
+    let x = x
+        .try_into_primitive::<Flex>()
+        .expect("Winograd's tensors live on flex");
+    if x.as_slice::<f32>().is_some() {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
+fn slice(x: &FlexTensor) -> &[f32] {
+    x.as_slice().expect("contiguous f32 values")
 }
 
 /// How a sequence is cut into tiles: its `dilation` interleaved subsequences,
@@ -292,7 +309,10 @@ mod training {
     };
     use burn::prelude::*;
 
-    use super::{INPUT, KERNEL, OUTPUT, POINTS, TILE, gather, points_matrix, scatter, slice};
+    use super::{
+        FlexTensor, INPUT, KERNEL, OUTPUT, POINTS, TILE, gather, points_matrix, scatter, slice,
+        values,
+    };
 
     /// `Aᵀ` transposed: a tile's four output gradients to its six products'.
     const OUTPUT_T: [[f32; TILE]; POINTS] = transpose(OUTPUT);
@@ -335,7 +355,7 @@ mod training {
             let [_, _, channels_out] = taps.dims();
             let device = dy.device();
 
-            let dy = dy.into_data();
+            let dy = values(dy);
             let d_products = gather(slice(&dy), channels_out, &tiles, 1, &OUTPUT_T);
             let d_products = Tensor::<3>::from_data(
                 TensorData::new(d_products, [rows, POINTS, channels_out]),
@@ -344,7 +364,7 @@ mod training {
             .swap_dims(0, 1);
             let dx = x.then(|| {
                 // [POINTS, rows, in]
-                let d_inputs = d_products.clone().matmul(taps.swap_dims(1, 2)).into_data();
+                let d_inputs = values(d_products.clone().matmul(taps.swap_dims(1, 2)));
                 let dx = scatter(slice(&d_inputs), channels_in, batch, &tiles, 0, &INPUT_T);
                 Tensor::from_data(
                     TensorData::new(dx, [batch, tiles.length, channels_in]),
@@ -381,7 +401,7 @@ mod training {
         }
     }
 
-    fn flex(x: Tensor<3>) -> <Flex as burn::backend::BackendTypes>::FloatTensorPrimitive {
+    fn flex(x: Tensor<3>) -> FlexTensor {
         x.try_into_primitive::<Flex>()
             .expect("Winograd's tensors live on flex")
     }
