@@ -124,23 +124,12 @@ impl Winograd {
             dilation,
             per_sequence: length.div_ceil(TILE * dilation) * dilation,
         };
-        let rows = batch * tiles.per_sequence;
-
-        let x = values(x);
-        let inputs = gather(slice(&x), channels_in, &tiles, 0, &INPUT);
-        // Held `[rows, POINTS, in]`, multiplied as `[POINTS, rows, in]`: flex's
-        // products take strided rows.
-        let inputs = Tensor::<3>::from_data(
-            TensorData::new(inputs, [rows, POINTS, channels_in]),
-            &device,
-        )
-        .swap_dims(0, 1);
+        let inputs = to_points(x, &tiles, 0, &INPUT);
         let taps = points_matrix(&KERNEL, &device)
             .matmul(weight.reshape([3, channels_in * channels_out]))
             .reshape([POINTS, channels_in, channels_out]);
-        let products = values(inputs.clone().matmul(taps.clone())); // [POINTS, rows, out]
-        let y = scatter(slice(&products), channels_out, batch, &tiles, 1, &OUTPUT);
-        let y = Tensor::from_data(TensorData::new(y, [batch, length, channels_out]), &device);
+        let products = inputs.clone().matmul(taps.clone());
+        let y = from_points(products, batch, &tiles, 1, &OUTPUT);
         let state = Self {
             inputs,
             taps,
@@ -232,6 +221,44 @@ fn each_sequence(out: &mut [f32], per_sequence: usize, f: impl Fn(usize, &mut [f
         .for_each(|(b, chunk)| f(b, chunk));
 }
 
+/// [`gather`] from a tensor `[batch, length, channels]` to `[POINTS, rows,
+/// channels]`, held `[rows, POINTS, channels]`: flex's products take strided
+/// rows.
+fn to_points<const J: usize>(
+    x: Tensor<3>,
+    tiles: &Tiles,
+    first: usize,
+    matrix: &[[f32; J]; POINTS],
+) -> Tensor<3> {
+    let [batch, _, channels] = x.dims();
+    let device = x.device();
+    let points = gather(slice(&values(x)), channels, tiles, first, matrix);
+    let shape = [batch * tiles.per_sequence, POINTS, channels];
+    Tensor::<3>::from_data(TensorData::new(points, shape), &device).swap_dims(0, 1)
+}
+
+/// [`scatter`] from a tensor `[POINTS, rows, channels]` to `[batch, length,
+/// channels]`.
+fn from_points<const J: usize>(
+    planes: Tensor<3>,
+    batch: usize,
+    tiles: &Tiles,
+    first: usize,
+    matrix: &[[f32; POINTS]; J],
+) -> Tensor<3> {
+    let [_, _, channels] = planes.dims();
+    let device = planes.device();
+    let y = scatter(
+        slice(&values(planes)),
+        channels,
+        batch,
+        tiles,
+        first,
+        matrix,
+    );
+    Tensor::from_data(TensorData::new(y, [batch, tiles.length, channels]), &device)
+}
+
 /// Into the tiles: `[rows, K, channels]` from `x` `[batch, length,
 /// channels]`, each tile's `k`-th row `Σ_j matrix[k][j] · x[point first + j]`,
 /// zeros outside the sequence. `Bᵀ` of the inputs from point 0, `A` of the
@@ -310,8 +337,7 @@ mod training {
     use burn::prelude::*;
 
     use super::{
-        FlexTensor, INPUT, KERNEL, OUTPUT, POINTS, TILE, gather, points_matrix, scatter, slice,
-        values,
+        FlexTensor, INPUT, KERNEL, OUTPUT, POINTS, TILE, from_points, points_matrix, to_points,
     };
 
     /// `Aᵀ` transposed: a tile's four output gradients to its six products'.
@@ -351,25 +377,14 @@ mod training {
                 batch,
                 tiles,
             } = self;
-            let [_, rows, channels_in] = inputs.dims();
+            let [_, _, channels_in] = inputs.dims();
             let [_, _, channels_out] = taps.dims();
             let device = dy.device();
 
-            let dy = values(dy);
-            let d_products = gather(slice(&dy), channels_out, &tiles, 1, &OUTPUT_T);
-            let d_products = Tensor::<3>::from_data(
-                TensorData::new(d_products, [rows, POINTS, channels_out]),
-                &device,
-            )
-            .swap_dims(0, 1);
+            let d_products = to_points(dy, &tiles, 1, &OUTPUT_T);
             let dx = x.then(|| {
-                // [POINTS, rows, in]
-                let d_inputs = values(d_products.clone().matmul(taps.swap_dims(1, 2)));
-                let dx = scatter(slice(&d_inputs), channels_in, batch, &tiles, 0, &INPUT_T);
-                Tensor::from_data(
-                    TensorData::new(dx, [batch, tiles.length, channels_in]),
-                    &device,
-                )
+                let d_inputs = d_products.clone().matmul(taps.swap_dims(1, 2));
+                from_points(d_inputs, batch, &tiles, 0, &INPUT_T)
             });
             let dw = w.then(|| {
                 let d_taps = inputs.swap_dims(1, 2).matmul(d_products); // [POINTS, in, out]
