@@ -379,8 +379,12 @@ mod tests {
         let spread = whole
             .iter()
             .fold(0.0f32, |a, &b| a.max((b - whole[0]).abs()));
+        // Ten times the tolerance below. (The weights are random: `seed`
+        // races with other tests' draws from flex's one generator, and over
+        // 60 seeds the spread went down to 2.3e-3, near the 1e-3 this
+        // asked before, a rare failure.)
         assert!(
-            spread > 1e-3,
+            spread > 1e-4,
             "substitutions must move the prediction: {spread}"
         );
         for (row, (a, b)) in incremental.iter().zip(&whole).enumerate() {
