@@ -164,8 +164,9 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
 
     // Three ways to one convolution. On the CPU in f32, kernel-3
     // convolutions take Winograd's F(4, 3), half the multiplications of the
-    // others, forward and backward (`winograd`). Elsewhere (GPUs, f16, wider
-    // kernels such as the seed's stem and entry convolutions): im2col copies
+    // others, forward and backward (`winograd`), and so do wider kernels
+    // where their taps three by three save a quarter (the seed's block-2
+    // entry). Elsewhere (GPUs, f16, the stem, short sequences): im2col copies
     // the padded input once per tap (`kernel × in` a position) and multiplies
     // once, `batch × length` rows deep; the tap sum multiplies the input as it
     // is by each tap's slice of the kernel, `kernel` products as deep, and
@@ -173,8 +174,8 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
     // autodiff. So on a GPU block 1 (111 positions, 384 channels) takes the
     // tap sum, the stem (4 channels in) and the short blocks 2 and 3 im2col
     // (on flex, before Winograd, 1.5–2× faster there: docs/BENCHMARKS.md).
-    if winograd::applies(&x, &weight) {
-        winograd::conv3(x, weight, dilation)
+    if winograd::applies(&x, &weight, dilation) {
+        winograd::conv(x, weight, dilation)
     } else if takes_tap_sum(length, channels_in, channels_out, kernel) {
         tap_sum(x, weight, dilation)
     } else {
@@ -325,52 +326,55 @@ mod tests {
 
     type Product = fn(Tensor<3>, Tensor<3>, usize) -> Tensor<3>;
 
-    /// The three ways to a convolution; Winograd's for kernel 3 only.
-    fn paths(kernel: usize) -> Vec<(&'static str, Product)> {
-        let mut paths: Vec<(&str, Product)> = vec![("im2col", im2col), ("tap sum", tap_sum)];
-        if kernel == 3 {
-            paths.push(("Winograd", winograd::conv3));
-        }
-        paths
-    }
+    /// The three ways to a convolution (Winograd's in groups of three taps
+    /// for wider kernels).
+    const PATHS: [(&str, Product); 3] = [
+        ("im2col", im2col),
+        ("tap sum", tap_sum),
+        ("Winograd", winograd::conv),
+    ];
 
     #[test]
     fn every_path_matches_the_definition() {
         // Every kernel-3 f32 convolution on flex, trained or not, takes
-        // Winograd's F(4, 3); elsewhere (GPUs, f16) 4 → 16 channels take
-        // im2col (12 ≤ 32), 16 → 4 the tap sum (48 > 8) on long sequences and
-        // im2col on short ones.
-        for (cin, cout, length, tap_sum) in
-            [(4, 16, 70, false), (16, 4, 70, true), (16, 4, 13, false)]
-        {
-            assert_eq!(takes_tap_sum(length, cin, cout, 3), tap_sum);
-            let dims = [2, length, cin, cout, 3];
+        // Winograd's F(4, 3), and so does a kernel 9 on 64 channels in groups
+        // of three taps; elsewhere (GPUs, f16) 4 → 16 channels take im2col
+        // (12 ≤ 32), 16 → 4 the tap sum (48 > 8) on long sequences and im2col
+        // on short ones.
+        for (cin, cout, length, kernel, tap_sum) in [
+            (4, 16, 70, 3, false),
+            (16, 4, 70, 3, true),
+            (16, 4, 13, 3, false),
+            (64, 4, 27, 9, false),
+        ] {
+            assert_eq!(takes_tap_sum(length, cin, cout, kernel), tap_sum);
+            let dims = [2, length, cin, cout, kernel];
             let x: Vec<f32> = (0..2 * length * cin)
                 .map(|i| ((i * 37) % 11) as f32 - 5.0)
                 .collect();
-            let w: Vec<f32> = (0..cout * cin * 3)
+            let w: Vec<f32> = (0..cout * cin * kernel)
                 .map(|i| ((i * 17) % 7) as f32 - 3.0)
                 .collect();
             let want = naive(&x, &w, dims, 2);
             for device in [Device::flex().autodiff(), Device::flex()] {
                 let x = Tensor::from_data(TensorData::new(x.clone(), [2, length, cin]), &device);
-                let w = Tensor::from_data(TensorData::new(w.clone(), [cout, cin, 3]), &device);
+                let w = Tensor::from_data(TensorData::new(w.clone(), [cout, cin, kernel]), &device);
                 let taps_first = w.clone().permute([2, 1, 0]);
-                assert!(winograd::applies(&x, &taps_first));
+                assert!(winograd::applies(&x, &taps_first, 2));
                 let routed = ("conv1d_same", conv1d_same(x.clone(), w, None, 2));
-                let direct = paths(3)
-                    .into_iter()
-                    .map(|(name, product)| (name, product(x.clone(), taps_first.clone(), 2)));
-                for (name, y) in direct.chain([routed]) {
+                let direct =
+                    PATHS.map(|(name, product)| (name, product(x.clone(), taps_first.clone(), 2)));
+                for (name, y) in direct.into_iter().chain([routed]) {
                     let got = y.into_data().try_to_vec::<f32>().unwrap();
                     let diff = crate::max_abs_diff(&got, &want);
                     // Integers: im2col and the tap sum are exact; Winograd's
-                    // fractions round, within f32 rounding of sums in the hundreds.
+                    // fractions round, within f32 rounding of sums in the
+                    // hundreds (thousands for kernel 9 on 64 channels).
                     let exact = name == "im2col" || name == "tap sum";
-                    let tolerance = if exact { 0.0 } else { 1e-3 };
+                    let tolerance = if exact { 0.0 } else { 1e-2 };
                     assert!(
                         diff <= tolerance,
-                        "{cin} → {cout}, {length}, {name}: {diff}"
+                        "{cin} → {cout}, {length}, kernel {kernel}, {name}: {diff}"
                     );
                 }
             }
@@ -383,11 +387,14 @@ mod tests {
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
         // Dilation 3 on 5 positions: the outer taps (±6 for kernel 5) reach
         // past the sequence; dilation 4 on 6 positions leaves one tile's
-        // subsequences one or two long.
+        // subsequences one or two long. Kernels 5, 7 and 9 take Winograd in
+        // groups of three taps (7 with two zero taps).
         for (kernel, dilation, length) in [
             (5, 1, 13),
             (5, 2, 13),
             (5, 3, 5),
+            (7, 2, 13),
+            (9, 1, 27),
             (3, 1, 13),
             (3, 2, 111),
             (3, 4, 6),
@@ -400,7 +407,7 @@ mod tests {
             let w = Tensor::<3>::random([kernel, 5, 4], normal, &device).require_grad();
             let mut outputs = Vec::new();
             let mut grads = Vec::new();
-            for (_, product) in paths(kernel) {
+            for (_, product) in PATHS {
                 let y = product(x.clone(), w.clone(), dilation);
                 // A weighting that differs per position and channel, so a
                 // gradient routed to the wrong tap or position shows.
@@ -458,7 +465,7 @@ mod tests {
                 (x.grad(&g), w.grad(&g))
             };
             let what = format!("x {track_x}, w {track_w}, {strategy:?}");
-            let (want, got) = (grads(tap_sum), grads(winograd::conv3));
+            let (want, got) = (grads(tap_sum), grads(winograd::conv));
             assert_eq!(got.0.is_some(), track_x, "{what}");
             assert_eq!(got.1.is_some(), track_w, "{what}");
             for (want, got) in [(want.0, got.0), (want.1, got.1)] {

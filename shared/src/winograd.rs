@@ -8,7 +8,8 @@
 //! taps × four outputs; a third transform (`Aᵀ`) turns the six products into
 //! the four outputs (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 //! Networks", 2016). A dilated convolution is the same on each of its
-//! `dilation` interleaved subsequences.
+//! `dilation` interleaved subsequences, and a wider kernel is kernel-3
+//! convolutions of its taps three by three, shifted and summed ([`grouped`]).
 //!
 //! flex multiplies at its matrix products' speed either way, so the products'
 //! count is what sets the time; but each burn operation is a pass over memory,
@@ -59,13 +60,23 @@ const OUTPUT: [[f32; POINTS]; TILE] = [
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
 
-/// Whether [`conv3`] takes a convolution of `x` by `weight` (taps first):
-/// kernel 3 in f32 on flex, where its loops can read the values; with
-/// autodiff (training) natively only, both tensors on the same graph.
-pub(crate) fn applies(x: &Tensor<3>, weight: &Tensor<3>) -> bool {
+/// Whether [`conv`] takes a convolution of `x` by `weight` (taps first): in
+/// f32 on flex, where its loops can read the values; with autodiff (training)
+/// natively only, both tensors on the same graph; kernel 3, or a wider kernel
+/// where [`grouped`] saves a quarter of the products or more and the input is
+/// wide enough for that to outweigh its transforms (block 2's entry in the
+/// seed config, not the stem's four channels).
+pub(crate) fn applies(x: &Tensor<3>, weight: &Tensor<3>, dilation: usize) -> bool {
     let device = x.device();
-    weight.dims()[0] == 3
-        && x.shape().num_elements() > 0
+    let [_, length, channels_in] = x.dims();
+    let [kernel, _, _] = weight.dims();
+    let pays = kernel == 3 || {
+        let direct = kernel * length;
+        let (groups, pad) = spread(kernel, dilation);
+        let tiles = Tiles::new(length + 2 * pad, dilation).per_sequence;
+        channels_in >= 32 && 4 * groups * tiles * POINTS <= 3 * direct
+    };
+    pays && x.shape().num_elements() > 0
         && weight.shape().num_elements() > 0
         && x.dtype() == burn::tensor::DType::F32
         && weight.dtype() == burn::tensor::DType::F32
@@ -85,18 +96,75 @@ fn same_graph(a: &Device, b: &Device) -> bool {
     !a.is_autodiff() && !b.is_autodiff()
 }
 
-/// A 'same' kernel-3 convolution without bias; on an autodiff device, one
-/// operation of its graph whose backward is Winograd's too.
+/// A 'same' convolution without bias by Winograd's F(4, 3): kernel 3 as it
+/// is, wider (odd) kernels by [`grouped`].
 ///
 /// # Shapes
-/// - x: `[batch, length, in]`, weight: `[3, in, out]` (taps first)
+/// - x: `[batch, length, in]`, weight: `[kernel, in, out]` (taps first)
 /// - output: `[batch, length, out]`
-pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+pub(crate) fn conv(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    match weight.dims()[0] {
+        3 => conv3(x, weight, dilation),
+        _ => grouped(x, weight, dilation),
+    }
+}
+
+/// The kernel-3 case; on an autodiff device, one operation of its graph whose
+/// backward is Winograd's too.
+fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     #[cfg(not(target_family = "wasm"))]
     if x.device().is_autodiff() {
         return training::conv3(x, weight, dilation);
     }
     Winograd::forward(x, weight, dilation).0
+}
+
+/// A wider kernel as kernel-3 convolutions of its taps three by three (zero
+/// taps fill the last group), in one [`conv3`] of the input padded by the
+/// farthest group's offset, with the groups side by side as output channels
+/// (one input transform for all); each group's outputs shifted into place
+/// and summed. Burn operations around [`conv3`], so autodiff needs nothing
+/// more.
+fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    let [_, length, _] = x.dims();
+    let [kernel, channels_in, channels_out] = weight.dims();
+    let (groups, pad) = spread(kernel, dilation);
+    let weight = match 3 * groups - kernel {
+        0 => weight,
+        fill => {
+            let zeros = Tensor::zeros(
+                [fill, channels_in, channels_out],
+                (&weight.device(), weight.dtype()),
+            );
+            Tensor::cat(vec![weight, zeros], 0)
+        }
+    };
+    // [3, in, groups · out]: tap t of every group side by side.
+    let taps = weight
+        .reshape([groups, 3, channels_in, channels_out])
+        .permute([1, 2, 0, 3])
+        .reshape([3, channels_in, groups * channels_out]);
+    let z = conv3(crate::conv::pad_length(x, pad), taps, dilation);
+    (0..groups)
+        .map(|g| {
+            // Group g's centre tap, 3g + 1, lies this far from the kernel's.
+            let offset = (3 * g + 1) as isize - (kernel / 2) as isize;
+            let start = (pad as isize + offset * dilation as isize) as usize;
+            z.clone()
+                .narrow(1, start, length)
+                .narrow(2, g * channels_out, channels_out)
+        })
+        .reduce(|sum, group| sum + group)
+        .expect("a kernel has taps")
+}
+
+/// A kernel's groups of three taps, and how far (in positions) the farthest
+/// group's centre lies from the kernel's.
+fn spread(kernel: usize, dilation: usize) -> (usize, usize) {
+    let groups = kernel.div_ceil(3);
+    let centre = kernel / 2;
+    let farthest = centre.abs_diff(1).max((3 * groups - 2).abs_diff(centre));
+    (groups, farthest * dilation)
 }
 
 /// What the backward needs of the forward: its transformed inputs and taps
@@ -119,11 +187,7 @@ impl Winograd {
         let [batch, length, channels_in] = x.dims();
         let [_, _, channels_out] = weight.dims();
         let device = x.device();
-        let tiles = Tiles {
-            length,
-            dilation,
-            per_sequence: length.div_ceil(TILE * dilation) * dilation,
-        };
+        let tiles = Tiles::new(length, dilation);
         let inputs = to_points(x, &tiles, 0, &INPUT);
         let taps = points_matrix(&KERNEL, &device)
             .matmul(weight.reshape([3, channels_in * channels_out]))
@@ -177,6 +241,14 @@ struct Tiles {
 }
 
 impl Tiles {
+    fn new(length: usize, dilation: usize) -> Self {
+        Self {
+            length,
+            dilation,
+            per_sequence: length.div_ceil(TILE * dilation) * dilation,
+        }
+    }
+
     /// Position of point 0 of each of a sequence's tiles, in order.
     fn starts(&self) -> impl Iterator<Item = isize> + '_ {
         let d = self.dilation as isize;
@@ -494,7 +566,7 @@ mod tests {
         for (dilation, length) in [(1, 12), (1, 13), (2, 13), (3, 5), (8, 111), (8, 5), (4, 1)] {
             let x = Tensor::<3>::random([2, length, 6], normal, &device);
             let w = Tensor::<3>::random([3, 6, 5], normal, &device);
-            assert!(applies(&x, &w));
+            assert!(applies(&x, &w, dilation));
             let want = direct(&x, &w, dilation);
             let got = conv3(x, w, dilation)
                 .into_data()
@@ -509,23 +581,45 @@ mod tests {
     }
 
     #[test]
-    fn leaves_f16_empty_mixed_and_other_kernels_to_the_tap_sum() {
+    fn leaves_f16_empty_mixed_and_unprofitable_kernels_to_the_tap_sum() {
         let flex = Device::flex();
         let x = Tensor::<3>::zeros([1, 8, 2], &flex);
         let w = Tensor::<3>::zeros([3, 2, 4], &flex);
-        assert!(applies(&x, &w));
-        assert!(!applies(&x, &Tensor::zeros([5, 2, 4], &flex)));
+        assert!(applies(&x, &w, 1));
         let half = burn::tensor::FloatDType::F16;
-        assert!(!applies(&x.clone().cast(half), &w.clone().cast(half)));
-        assert!(!applies(&Tensor::zeros([1, 0, 2], &flex), &w));
-        assert!(!applies(&x, &Tensor::zeros([3, 2, 0], &flex)));
+        assert!(!applies(&x.clone().cast(half), &w.clone().cast(half), 1));
+        assert!(!applies(&Tensor::zeros([1, 0, 2], &flex), &w, 1));
+        assert!(!applies(&x, &Tensor::zeros([3, 2, 0], &flex), 1));
+        // Wider kernels: block 2's entry (kernel 9, 384 channels, 27
+        // positions) is grouped; the stem's 4 channels in, and block 3's
+        // entry (kernel 7 on 6 positions, more products grouped), are not.
+        let block2 = Tensor::<3>::zeros([1, 27, 384], &flex);
+        assert!(applies(&block2, &Tensor::zeros([9, 384, 4], &flex), 1));
+        let stem = Tensor::<3>::zeros([1, 111, 4], &flex);
+        assert!(!applies(&stem, &Tensor::zeros([19, 4, 4], &flex), 1));
+        let block3 = Tensor::<3>::zeros([1, 6, 256], &flex);
+        assert!(!applies(&block3, &Tensor::zeros([7, 256, 4], &flex), 1));
         // Training takes it natively, when both are on the graph.
         let trained = flex.autodiff();
         let (xt, wt) = (
             Tensor::zeros([1, 8, 2], &trained),
             Tensor::zeros([3, 2, 4], &trained),
         );
-        assert!(applies(&xt, &wt));
-        assert!(!applies(&xt, &w) && !applies(&x, &wt));
+        assert!(applies(&xt, &wt, 1));
+        assert!(!applies(&xt, &w, 1) && !applies(&x, &wt, 1));
+    }
+
+    #[test]
+    fn spreads_a_kernel_into_groups_of_three() {
+        // (kernel, dilation) → (groups, the farthest group centre's distance)
+        for (kernel, dilation, want) in [
+            (3, 1, (1, 0)),
+            (5, 1, (2, 2)),
+            (7, 1, (3, 4)),
+            (9, 2, (3, 6)),
+            (19, 1, (7, 10)),
+        ] {
+            assert_eq!(spread(kernel, dilation), want, "kernel {kernel}");
+        }
     }
 }
