@@ -15,6 +15,10 @@
 # CAP_S (150 s), the whole at BUDGET_S (540 s);
 # `bench` prints each figure to stderr as soon as it is measured, so a capped
 # run still tells what it got through. MODE=f32 leaves out --mixed-precision.
+# The variant `implicit-gemm` is no build: the default build's `bench
+# --implicit-gemm` (each convolution one cubek implicit-GEMM kernel; its
+# table says whether the kernel ran or fell back), e.g.
+#   VARIANTS=implicit-gemm bash scripts/variants-gpu.sh
 # The PyTorch peer runs first in the same command (PEER=0 leaves it out), so
 # each variant's last complete run gets a table with the peer's ratios.
 # Writes $OUT/NAME/run-N.{txt,json}, $OUT/NAME/autotune.log.gz,
@@ -34,7 +38,7 @@ precision=--mixed-precision
 # alphabetically, by default); the default build always runs first.
 variants=(default)
 if [[ -z ${VARIANTS:-} ]]; then
-  VARIANTS=$(for p in /tmp/promoscope-*; do [[ -f $p && -x $p ]] && basename "$p"; done | sed 's/^promoscope-//')
+  VARIANTS="$(for p in /tmp/promoscope-*; do [[ -f $p && -x $p ]] && basename "$p"; done | sed 's/^promoscope-//') implicit-gemm"
 fi
 for name in $VARIANTS; do
   [[ $name == default ]] || variants+=("$name")
@@ -69,15 +73,19 @@ TOML
     ((cap > left)) && cap=$left
     echo "== $name run $run (cap $cap s, at $SECONDS s)"
     start=$SECONDS
+    binary=/tmp/promoscope flags=
+    case $name in
+      default) ;;
+      implicit-gemm) flags=--implicit-gemm ;;
+      *) binary=/tmp/promoscope-$name ;;
+    esac
     # shellcheck disable=SC2086
-    binary=/tmp/promoscope
-    [[ $name == default ]] || binary=/tmp/promoscope-$name
     (cd "$dir" && timeout "$cap" "$binary" bench --backend vulkan \
-      --infer-batch 4096 --train-batch 1024 --repeats 5 $precision \
+      --infer-batch 4096 --train-batch 1024 --repeats 5 $precision $flags \
       --golden "$repo/.gpu/golden/hsayn_golden.safetensors" --json "$dir/run-$run.json") \
       > "$dir/run-$run.txt" 2>&1
     echo "== $name run $run: exit $?, $((SECONDS - start)) s"
-    grep -E '^(bench:|\| |golden)' "$dir/run-$run.txt"
+    grep -E '^(bench:|\| |golden|convolutions|warning)' "$dir/run-$run.txt"
   done
   [[ -f $dir/autotune.log ]] && gzip -f "$dir/autotune.log"
   last=$(ls "$dir"/run-*.json 2>/dev/null | sort | tail -1)

@@ -174,6 +174,10 @@ fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3
     // autodiff. So on a GPU block 1 (111 positions, 384 channels) takes the
     // tap sum, the stem (4 channels in) and the short blocks 2 and 3 im2col
     // (on flex, before Winograd, 1.5–2× faster there: docs/BENCHMARKS.md).
+    #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
+    if crate::gemm_conv::applies(&x, &weight) {
+        return crate::gemm_conv::conv(x, weight, dilation);
+    }
     if winograd::applies(&x, &weight, dilation) {
         winograd::conv(x, weight, dilation)
     } else if takes_tap_sum(length, channels_in, channels_out, kernel) {
@@ -230,7 +234,7 @@ fn im2col(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
 /// memory, one product `batch × length` rows deep ([`rows_product`]): no copy
 /// of each shifted tap on a GPU, and one weight gradient per tap rather than
 /// one per sequence summed afterwards (flex's training step 5–7% faster).
-fn tap_sum(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+pub(crate) fn tap_sum(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     let [batch, length, channels_in] = x.dims();
     let [kernel, _, channels_out] = weight.dims();
     let rows = x.reshape([batch * length, channels_in]);

@@ -23,6 +23,8 @@ pub mod dense;
 pub mod device;
 pub mod dropout;
 pub mod encoding;
+#[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
+pub mod gemm_conv;
 pub mod head;
 pub mod ism;
 pub mod metrics;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use promoscope::{bench, data, evaluate, io, plot, predict, simulate, train};
 use promoscope_model::conv::set_half_products;
 use promoscope_model::device::select_device;
+use promoscope_model::gemm_conv::{fallbacks, set_implicit_gemm};
 use promoscope_model::{Backend, ModelConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -107,6 +108,9 @@ struct BenchArgs {
     /// Mixed precision: convolutions multiply in f16 (as `train --mixed-precision`).
     #[arg(long)]
     mixed_precision: bool,
+    /// Convolutions on a GPU as cubek's implicit GEMM (as `train --implicit-gemm`).
+    #[arg(long)]
+    implicit_gemm: bool,
     /// Also run the golden file's input through its weights and report the
     /// output's largest difference from the golden output.
     #[arg(long)]
@@ -280,6 +284,12 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     mixed_precision: bool,
+    /// Convolutions on a GPU as one implicit-GEMM kernel each (cubek's, on
+    /// tensor cores with f16 products) instead of a product per tap. An
+    /// experiment: where the kernel cannot run, the tap sum takes over.
+    #[arg(long)]
+    #[serde(default)]
+    implicit_gemm: bool,
     /// Output folder.
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
@@ -389,6 +399,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         },
     };
     set_half_products(args.mixed_precision);
+    set_implicit_gemm(args.implicit_gemm);
     // Ctrl-C (or SIGTERM) asks for a checkpoint after the current step; a
     // second one exits at once.
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -567,6 +578,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
 fn run_bench(args: BenchArgs) -> Result<()> {
     let selected = select_device(args.backend.parse()?)?;
     set_half_products(args.mixed_precision);
+    set_implicit_gemm(args.implicit_gemm);
     let settings = bench::BenchSettings {
         model: model_config(&args.config)?,
         infer_batches: args.infer_batch,
@@ -586,6 +598,17 @@ fn run_bench(args: BenchArgs) -> Result<()> {
             "\ngolden output, largest |difference|: {diff:.2e}\n"
         ));
     }
+    if args.implicit_gemm {
+        let fallbacks = fallbacks();
+        table.push_str(&if fallbacks.is_empty() {
+            "\nconvolutions: cubek's implicit GEMM\n".to_string()
+        } else {
+            format!(
+                "\nconvolutions: cubek's implicit GEMM, except (tap sum) {}\n",
+                fallbacks.join("; ")
+            )
+        });
+    }
     out(&table)?;
     if let Some(path) = &args.out {
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
@@ -595,6 +618,8 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let mut json = bench::json(&figures, &selected);
         json["mixed_precision"] = args.mixed_precision.into();
+        json["implicit_gemm"] = args.implicit_gemm.into();
+        json["implicit_gemm_fallbacks"] = fallbacks().into();
         json["golden_max_diff"] = golden.map(f64::from).into();
         let json = serde_json::to_string_pretty(&json)?;
         io::write_atomic(path, json.as_bytes())?;
