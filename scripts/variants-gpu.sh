@@ -15,9 +15,9 @@
 # CAP_S (150 s), the whole at BUDGET_S (540 s);
 # `bench` prints each figure to stderr as soon as it is measured, so a capped
 # run still tells what it got through. MODE=f32 leaves out --mixed-precision.
-# The variant `implicit-gemm` is no build: the default build's `bench
-# --implicit-gemm` (each convolution one cubek implicit-GEMM kernel; its
-# table says whether the kernel ran or fell back), e.g.
+# The variant `implicit-gemm` is no build and runs only when named: the
+# default build's `bench --implicit-gemm` (each convolution one cubek
+# implicit-GEMM kernel; its table lists the shapes that fell back), e.g.
 #   VARIANTS=implicit-gemm bash scripts/variants-gpu.sh
 # The PyTorch peer runs first in the same command (PEER=0 leaves it out), so
 # each variant's last complete run gets a table with the peer's ratios.
@@ -38,7 +38,7 @@ precision=--mixed-precision
 # alphabetically, by default); the default build always runs first.
 variants=(default)
 if [[ -z ${VARIANTS:-} ]]; then
-  VARIANTS="$(for p in /tmp/promoscope-*; do [[ -f $p && -x $p ]] && basename "$p"; done | sed 's/^promoscope-//') implicit-gemm"
+  VARIANTS=$(for p in /tmp/promoscope-*; do [[ -f $p && -x $p ]] && basename "$p"; done | sed 's/^promoscope-//')
 fi
 for name in $VARIANTS; do
   [[ $name == default ]] || variants+=("$name")

@@ -112,6 +112,17 @@ impl ModelConfig {
             .with_head_width(8)
     }
 
+    /// The same network with every dropout off: a training-mode forward pass
+    /// that is a function of its input, for comparing backends.
+    pub fn without_dropout(self) -> Self {
+        self.with_dropout_block1(0.0)
+            .with_dropout_block2(0.0)
+            .with_dropout_block3(0.0)
+            .with_dropout_residual(0.0)
+            .with_dropout_transformer(0.0)
+            .with_dropout_head(0.0)
+    }
+
     /// Channels of the stem output and of block 1: both strands.
     pub fn block1_channels(&self) -> usize {
         2 * self.stem_filters

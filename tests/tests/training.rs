@@ -123,13 +123,7 @@ fn gradients_reach_every_parameter() {
 }
 
 fn tiny_without_dropout() -> ModelConfig {
-    ModelConfig::tiny()
-        .with_dropout_block1(0.0)
-        .with_dropout_block2(0.0)
-        .with_dropout_block3(0.0)
-        .with_dropout_residual(0.0)
-        .with_dropout_transformer(0.0)
-        .with_dropout_head(0.0)
+    ModelConfig::tiny().without_dropout()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use promoscope_model::conv::conv1d_same;
 use promoscope_model::encoding::one_hot;
 use promoscope_model::ism::Mutagenesis;
 use promoscope_model::{Model, ModelConfig, SelectedDevice, weights};
@@ -278,6 +279,58 @@ pub fn golden_max_diff(path: &Path, device: &Device) -> Result<f32> {
         .abs()
         .max()
         .into_scalar())
+}
+
+/// The convolution's kernels on `device` against flex's, at block 1's shape
+/// (384 → 384 channels, kernel 3, dilation 2, length 111) and block 2's entry
+/// (384 → 256, kernel 9), batch 8, through [`conv1d_same`] as the model calls
+/// it (so `--mixed-precision` and `--implicit-gemm` apply to both sides): the
+/// largest difference of the output, the input's gradient and the weight's,
+/// each relative to the largest flex value, worst of the two shapes.
+///
+/// The golden output checks a backend's forward pass; this checks the
+/// backward's convolution kernels, which no golden trace covers. (A whole
+/// model's gradients would not do: on the golden batch one ReLU input lies
+/// within f32 rounding of zero, 4.6e-6 on flex and −6.3e-6 on wgpu, and that
+/// one switch moves the gradients by 3% in norm.)
+pub fn conv_gradient_diff(device: &Device) -> [f32; 3] {
+    let flex = Device::flex();
+    let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let mut worst = [0f32; 3];
+    for (channels_out, kernel, dilation) in [(384, 3, 2), (256, 9, 1)] {
+        let x = Tensor::<3>::random([8, 111, 384], normal, &flex).into_data();
+        let w = Tensor::<3>::random([channels_out, 384, kernel], normal, &flex) / 20.0;
+        let w = w.into_data();
+        let r = Tensor::<3>::random([8, 111, channels_out], normal, &flex).into_data();
+        let run = |device: &Device| -> [Vec<f32>; 3] {
+            let x = Tensor::<3>::from_data(x.clone(), device).require_grad();
+            let w = Tensor::<3>::from_data(w.clone(), device).require_grad();
+            let y = conv1d_same(x.clone(), w.clone(), None, dilation);
+            let grads = (y.clone() * Tensor::from_data(r.clone(), device))
+                .sum()
+                .backward();
+            let values = |t: Tensor<3>| t.into_data().convert::<f32>().try_to_vec::<f32>();
+            [
+                values(y),
+                values(x.grad(&grads).expect("x is tracked")),
+                values(w.grad(&grads).expect("w is tracked")),
+            ]
+            .map(|v| v.expect("f32 after convert"))
+        };
+        let (want, got) = (
+            run(&flex.clone().autodiff()),
+            run(&device.clone().autodiff()),
+        );
+        for ((worst, want), got) in worst.iter_mut().zip(&want).zip(&got) {
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = want
+                .iter()
+                .zip(got)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            *worst = worst.max(diff / scale);
+        }
+    }
+    worst
 }
 
 /// The figures as a Markdown table.

@@ -112,7 +112,8 @@ struct BenchArgs {
     #[arg(long)]
     implicit_gemm: bool,
     /// Also run the golden file's input through its weights and report the
-    /// output's largest difference from the golden output.
+    /// output's largest difference from the golden output; on a GPU backend
+    /// also the convolutions' outputs and gradients against flex's.
     #[arg(long)]
     golden: Option<PathBuf>,
 }
@@ -285,8 +286,8 @@ struct TrainArgs {
     #[serde(default)]
     mixed_precision: bool,
     /// Convolutions on a GPU as one implicit-GEMM kernel each (cubek's, on
-    /// tensor cores with f16 products) instead of a product per tap. An
-    /// experiment: where the kernel cannot run, the tap sum takes over.
+    /// tensor cores: with `--mixed-precision`) instead of a product per tap.
+    /// An experiment: shapes the kernel cannot run take the usual path.
     #[arg(long)]
     #[serde(default)]
     implicit_gemm: bool,
@@ -591,11 +592,20 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         Some(path) => Some(bench::golden_max_diff(path, &selected.device)?),
         None => None,
     };
+    // The backward pass's convolutions against flex's, where the backend is not flex.
+    let conv_check = (args.golden.is_some() && selected.backend != Backend::Flex)
+        .then(|| bench::conv_gradient_diff(&selected.device));
     let figures = bench::run(&settings, &selected)?;
     let mut table = bench::table(&figures, &selected);
     if let Some(diff) = golden {
         table.push_str(&format!(
             "\ngolden output, largest |difference|: {diff:.2e}\n"
+        ));
+    }
+    if let Some([y, dx, dw]) = conv_check {
+        table.push_str(&format!(
+            "convolutions against flex's (largest difference ÷ largest value): \
+             output {y:.2e}, input gradient {dx:.2e}, weight gradient {dw:.2e}\n"
         ));
     }
     if args.implicit_gemm {
@@ -604,7 +614,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
             "\nconvolutions: cubek's implicit GEMM\n".to_string()
         } else {
             format!(
-                "\nconvolutions: cubek's implicit GEMM, except (tap sum) {}\n",
+                "\nconvolutions: cubek's implicit GEMM, except (usual path) {}\n",
                 fallbacks.join("; ")
             )
         });
@@ -621,6 +631,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         json["implicit_gemm"] = args.implicit_gemm.into();
         json["implicit_gemm_fallbacks"] = fallbacks().into();
         json["golden_max_diff"] = golden.map(f64::from).into();
+        json["conv_check"] = conv_check.map(|d| d.to_vec()).into();
         let json = serde_json::to_string_pretty(&json)?;
         io::write_atomic(path, json.as_bytes())?;
     }
