@@ -12,7 +12,7 @@ use promoscope::{bench, data, evaluate, io, plot, predict, simulate, train};
 use promoscope_model::conv::set_half_products;
 use promoscope_model::device::select_device;
 use promoscope_model::gemm_conv::{fallbacks, set_implicit_gemm};
-use promoscope_model::{Backend, ModelConfig};
+use promoscope_model::{Backend, ModelConfig, SelectedDevice};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 #[derive(Parser)]
@@ -400,7 +400,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         },
     };
     set_half_products(args.mixed_precision);
-    set_implicit_gemm(args.implicit_gemm);
+    implicit_gemm(args.implicit_gemm, &selected);
     // Ctrl-C (or SIGTERM) asks for a checkpoint after the current step; a
     // second one exits at once.
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -576,10 +576,20 @@ fn run_export(args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+/// Sets the implicit-GEMM switch, saying so where it has nothing to act on.
+fn implicit_gemm(on: bool, selected: &SelectedDevice) {
+    if on && selected.backend == Backend::Flex {
+        eprintln!(
+            "note: --implicit-gemm acts on GPU backends only; flex keeps its own convolutions"
+        );
+    }
+    set_implicit_gemm(on);
+}
+
 fn run_bench(args: BenchArgs) -> Result<()> {
     let selected = select_device(args.backend.parse()?)?;
     set_half_products(args.mixed_precision);
-    set_implicit_gemm(args.implicit_gemm);
+    implicit_gemm(args.implicit_gemm, &selected);
     let settings = bench::BenchSettings {
         model: model_config(&args.config)?,
         infer_batches: args.infer_batch,
@@ -610,7 +620,9 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     }
     if args.implicit_gemm {
         let fallbacks = fallbacks();
-        table.push_str(&if fallbacks.is_empty() {
+        table.push_str(&if selected.backend == Backend::Flex {
+            "\nconvolutions: flex's own (--implicit-gemm acts on GPU backends only)\n".to_string()
+        } else if fallbacks.is_empty() {
             "\nconvolutions: cubek's implicit GEMM\n".to_string()
         } else {
             format!(

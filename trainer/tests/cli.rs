@@ -321,20 +321,27 @@ fn output_into_a_closed_pipe_ends_quietly() {
 fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
     let dir = tempfile::tempdir().unwrap();
     let golden = shared_folder().join("golden/hsayn_golden.safetensors");
-    let diff = |extra: &str| -> f64 {
+    let run = |extra: &str| -> (String, serde_json::Value) {
         let json = dir.path().join("bench.json");
-        ok(&run_line(&format!(
+        let table = ok(&run_line(&format!(
             "bench --config tiny --backend flex --infer-batch 2 --train-batch 2 --repeats 1 --golden {} --json {} {extra}",
             golden.display(),
             json.display()
         )));
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        assert_eq!(report["mixed_precision"], !extra.is_empty());
-        report["golden_max_diff"].as_f64().unwrap()
+        assert_eq!(report["mixed_precision"], extra.contains("mixed"));
+        assert_eq!(report["implicit_gemm"], extra.contains("implicit"));
+        (table, report)
     };
+    let diff = |extra: &str| run(extra).1["golden_max_diff"].as_f64().unwrap();
     let full = diff("");
     assert!(full < 1e-4, "f32 golden output off by {full}");
+    // The implicit GEMM is for GPUs: on flex the same convolutions, and the
+    // table says so.
+    let (table, report) = run("--implicit-gemm");
+    assert_eq!(report["golden_max_diff"].as_f64().unwrap(), full);
+    assert!(table.contains("convolutions: flex's own"), "{table}");
     let mixed = diff("--mixed-precision");
     // f16 rounds to 11 significant bits: visibly off, not wrong.
     assert!(
