@@ -5,8 +5,9 @@
 LOG is the file that `[profiling.logger] level = "basic"` in a `cubecl.toml`
 writes (plain or .gz). cubecl writes a table of the kernels run since the last
 sync at every sync; `promoscope bench --repeats 1 --stages` syncs after each
-run of each stage (a warm-up run, then the timed one), so the tables come in
-pairs and the second of each pair is one clean run. Kernels are grouped by
+run of each stage (its warm-up runs, then the timed one), so each stage
+gives a group of tables of the same size, and the last of each group is one
+clean run. Kernels are grouped by
 family (products, elementwise, reductions, copies, ...).
 """
 import argparse
@@ -14,7 +15,7 @@ import gzip
 import re
 
 STAGES = ["stem", "block 1", "block 2", "block 3", "transformer", "head"]
-# The (warm-up, timed) pairs of tables `bench --stages` produces, in order
+# The figures whose groups of tables `bench --stages` produces, in order
 # (each figure's runs end at a sync).
 LABELS = (["inference: whole network"] + [f"inference: {s}" for s in STAGES]
           + ["training step (Adam, MSE)", "forward + backward: whole network"]
@@ -64,9 +65,13 @@ def main():
     opener = gzip.open if args.log.endswith(".gz") else open
     with opener(args.log, "rt", errors="replace") as f:
         found = tables(f.read())
-    # Tables come in (warm-up, timed) pairs; a stage's warm-up table also
-    # holds the earlier stages that made its input.
-    timed = found[1::2]
+    # One group of tables per figure (its warm-ups, then the timed run); a
+    # stage's first warm-up table also holds the earlier stages that made
+    # its input.
+    runs, left = divmod(len(found), len(LABELS))
+    if runs == 0 or left:
+        raise SystemExit(f"{args.log}: {len(found)} tables, not a multiple of {len(LABELS)} figures")
+    timed = found[runs - 1::runs]
     print("| stage | kernels | kernel time ms | by family (ms) | largest kernels (ms × count) |")
     print("|---|---:|---:|---|---|")
     for label, rows in zip(LABELS, timed):

@@ -3,6 +3,25 @@
 use burn::module::{Initializer, Param, RunningState};
 use burn::prelude::*;
 
+#[cfg(not(target_family = "wasm"))]
+mod batch;
+
+/// The browser build compiles burn without autodiff: no device there is an
+/// autodiff one, so batch norms always take their running statistics.
+#[cfg(target_family = "wasm")]
+mod batch {
+    use burn::prelude::*;
+
+    pub(super) fn normalize<const D: usize>(
+        _: Tensor<D>,
+        _: Tensor<1>,
+        _: Tensor<1>,
+        _: f64,
+    ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+        unreachable!("batch statistics are taken in training, which needs autodiff")
+    }
+}
+
 /// Configuration of a [`BatchNorm`].
 #[derive(Config, Debug)]
 pub struct BatchNormConfig {
@@ -82,17 +101,13 @@ impl BatchNorm {
         x: Tensor<D>,
         offset: Option<Tensor<1>>,
     ) -> Tensor<D> {
-        let shape = x.dims();
-        let mean = channel_mean(x.clone());
-        let centered = x - per_channel(mean.clone(), shape);
-        let var = channel_mean(centered.clone().powi_scalar(2));
+        let (y, mean, var) = batch::normalize(x, self.weight.val(), self.bias.val(), self.epsilon);
         let batch_mean = match offset {
-            Some(offset) => mean + offset,
+            Some(offset) => mean + offset.detach(),
             None => mean,
         };
-        self.update_running(batch_mean.detach(), var.clone().detach());
-        let scale = self.weight.val() / (var + self.epsilon).sqrt();
-        centered * per_channel(scale, shape) + per_channel(self.bias.val(), shape)
+        self.update_running(batch_mean, var);
+        y
     }
 
     /// `self.forward(layer(weight, bias))` for a layer that is linear in its
@@ -163,16 +178,6 @@ pub fn per_channel<const D: usize>(t: Tensor<1>, shape: [usize; D]) -> Tensor<D>
     let mut one_row = [1; D];
     one_row[D - 1] = shape[D - 1];
     t.reshape(one_row).expand(shape)
-}
-
-/// The mean of each channel (the last axis) of `x`, over one axis at a time,
-/// for the reason given at [`per_channel`].
-fn channel_mean<const D: usize>(x: Tensor<D>) -> Tensor<1> {
-    let channels = x.dims()[D - 1];
-    (0..D - 1)
-        .rev()
-        .fold(x, |mean, axis| mean.mean_dim(axis))
-        .reshape([channels])
 }
 
 /// Configuration of a [`LayerNorm`].
