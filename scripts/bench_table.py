@@ -26,8 +26,11 @@ def main():
         f"PyTorch {m} | ratio" for m in modes) + " |"
     ours_golden = ours.get("golden_max_diff")
     ours_golden = "" if ours_golden is None else f" (golden max diff {ours_golden:.1e})"
+    # Builds before 2026-12-02 did not write their features.
+    features = ours.get("features")
+    features = "" if features is None else f", build features `{','.join(features) or 'none'}`"
     lines = [f"### {args.title}", "",
-             f"promoscope {ours['promoscope']} on `{ours['backend']}`{ours_golden}; PyTorch {peer['torch']} on "
+             f"promoscope {ours['promoscope']} on `{ours['backend']}`{features}{ours_golden}; PyTorch {peer['torch']} on "
              f"`{peer['device']}` (golden max diff {peer.get('golden_maxdiff_output', float('nan')):.1e}).",
              ""]
     if args.notes:

@@ -8,11 +8,14 @@
 #   bash scripts/pack-gpu.sh        # the default build; keeps the variants
 # then, with the device tool, carry [".gpu", ".gl"]:
 #   bash scripts/variants-gpu.sh
-# Each build runs RUNS times (default 1) with cubecl's environment directory
-# in $OUT/NAME/cubecl-env, meant to keep compiled kernels and autotune results
-# between runs; on 2026-11-27 cubecl wrote nothing there and the second run of
-# the autotune build tuned again (docs/BENCHMARKS.md). Each run is capped at
-# CAP_S (150 s), the whole at BUDGET_S (540 s);
+# Each build runs RUNS times (default 1; the autotune build 2) with cubecl's
+# environment directory in $OUT/NAME/cubecl-env, which keeps autotune results
+# and compiled kernels between runs in builds with burn's `persistence` (the
+# trainer's `autotune` feature turns it on; before 2026-12-02 it did not, and
+# the second run tuned again). So the autotune build's first run tunes
+# (capped at TUNE_CAP_S, 280 s) and its second measures tuned kernels without
+# the tuning. Each other run is capped at CAP_S (150 s), the whole at
+# BUDGET_S (540 s);
 # `bench` prints each figure to stderr as soon as it is measured, so a capped
 # run still tells what it got through. MODE=f32 leaves out --mixed-precision.
 # The variant `implicit-gemm` is no build and runs only when named: the
@@ -63,13 +66,19 @@ level = "${AUTOTUNE_LEVEL:-minimal}"
 level = "full"
 file = "$dir/autotune.log"
 
+[compilation]
+cache = true
+
 [environment]
 path = { directory = "$dir/cubecl-env" }
 TOML
-  for run in $(seq "${RUNS:-1}"); do
+  runs=${RUNS:-1}
+  [[ $name == autotune ]] && runs=${RUNS:-2}
+  for run in $(seq "$runs"); do
     left=$((budget - SECONDS))
     ((left < 30)) && { echo "== $name run $run: skipped, $left s left"; continue; }
     cap=${CAP_S:-150}
+    [[ $name == autotune && $run == 1 ]] && cap=${TUNE_CAP_S:-280}
     ((cap > left)) && cap=$left
     echo "== $name run $run (cap $cap s, at $SECONDS s)"
     start=$SECONDS
@@ -86,6 +95,7 @@ TOML
       > "$dir/run-$run.txt" 2>&1
     echo "== $name run $run: exit $?, $((SECONDS - start)) s"
     grep -E '^(bench:|\| |golden|convolutions|warning)' "$dir/run-$run.txt"
+    du -sh "$dir/cubecl-env"
   done
   [[ -f $dir/autotune.log ]] && gzip -f "$dir/autotune.log"
   last=$(ls "$dir"/run-*.json 2>/dev/null | sort | tail -1)

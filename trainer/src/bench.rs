@@ -333,10 +333,27 @@ pub fn conv_gradient_diff(device: &Device) -> [f32; 3] {
     worst
 }
 
+/// The optional cargo features of this build that change GPU kernels: the
+/// same command is a different measurement with each.
+pub fn build_features() -> Vec<&'static str> {
+    [
+        ("vulkan", cfg!(feature = "vulkan")),
+        ("fusion", cfg!(feature = "fusion")),
+        ("autotune", cfg!(feature = "autotune")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
+}
+
 /// The figures as a Markdown table.
 pub fn table(figures: &[Figure], selected: &SelectedDevice) -> String {
+    let features = match build_features() {
+        f if f.is_empty() => "none".to_string(),
+        f => f.join(", "),
+    };
     let mut out = format!(
-        "backend: {selected}\n\n| figure | batch | median s | seq/s |\n|---|---:|---:|---:|\n"
+        "backend: {selected}; build features: {features}\n\n| figure | batch | median s | seq/s |\n|---|---:|---:|---:|\n"
     );
     for f in figures {
         writeln!(
@@ -365,6 +382,7 @@ pub fn json(figures: &[Figure], selected: &SelectedDevice) -> serde_json::Value 
     serde_json::json!({
         "backend": selected.to_string(),
         "promoscope": env!("CARGO_PKG_VERSION"),
+        "features": build_features(),
         "figures": figures,
     })
 }

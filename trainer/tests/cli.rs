@@ -332,6 +332,31 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(report["mixed_precision"], extra.contains("mixed"));
         assert_eq!(report["implicit_gemm"], extra.contains("implicit"));
+        // The features this binary was built with (the tests' own), which
+        // change what a GPU figure means, in the JSON and atop the table.
+        let built: Vec<&str> = [
+            ("vulkan", cfg!(feature = "vulkan")),
+            ("fusion", cfg!(feature = "fusion")),
+            ("autotune", cfg!(feature = "autotune")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        assert_eq!(report["features"], serde_json::json!(built), "{report}");
+        let named = if built.is_empty() {
+            "none".to_string()
+        } else {
+            built.join(", ")
+        };
+        assert!(table.starts_with("backend: flex"), "{table}");
+        assert!(
+            table
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(&format!("build features: {named}")),
+            "{table}"
+        );
         (table, report)
     };
     let diff = |extra: &str| run(extra).1["golden_max_diff"].as_f64().unwrap();
