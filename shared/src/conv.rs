@@ -2,8 +2,8 @@
 //!
 //! It is written as one matrix product per kernel tap rather than burn's
 //! `conv1d`, whose kernels were ~10× slower on the GPU for these shapes (see
-//! TOOLCHAIN.md); a faster kernel replaces [`conv1d_same`] here and every block
-//! follows.
+//! the team folder's `../shared/TOOLCHAIN.md`); a faster kernel replaces
+//! [`conv1d_same`] here and every block follows.
 //!
 //! Mixed precision lives here too: [`set_half_products`] makes every
 //! convolution multiply in f16 (tensor cores on GPUs) while weights, norms,
