@@ -2,10 +2,9 @@
 // Playwright: on WebGPU (SwiftShader, forced with ?backend=webgpu) and on the
 // CPU fallback (WebGPU off), it must show the numbers the native model gives.
 // Usage: node page.test.mjs DIST EXPECTED.json ARTIFACTS_DIR WORK_DIR
-import { createServer } from 'node:http';
 import { readFile, writeFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { ism, launch, ready, score, serve } from './harness.mjs';
 
 const [dist, expectedPath, artifacts, work] = process.argv.slice(2);
 const expected = JSON.parse(await readFile(expectedPath, 'utf8'));
@@ -22,53 +21,12 @@ function compare(name, got, want) {
   check(diff <= TOL, `${name}: largest |difference| ${diff.toExponential(2)} (tolerance ${TOL})`);
 }
 
-// A static server for dist/, on a free port of 127.0.0.1 (a secure context: WebGPU needs one).
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
-let wasmDownloads = 0;
-const server = createServer(async (req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-  if (path.endsWith('.wasm')) wasmDownloads += 1;
-  try {
-    const file = join(dist, path === '/' ? 'index.html' : path);
-    const body = await readFile(file);
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
-    res.end(body);
-  } catch {
-    res.writeHead(404); res.end();
-  }
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const base = `http://127.0.0.1:${server.address().port}`;
+const server = await serve(dist);
+const { base } = server;
 
-const COMMON = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-
-async function ready(page, name) {
-  await page.waitForFunction(
-    (n) => { const s = document.querySelector('#status'); return s.dataset.state === 'ready' && s.textContent.includes(n); },
-    name, { timeout: 300_000 });
-}
-
-async function score(page, sequences) {
-  await page.click('#tab-score');
-  await page.fill('#sequences', sequences.join('\n'));
-  await page.click('#run-score');
-  await page.waitForFunction((n) => document.querySelectorAll('#score-table tbody tr').length === n
-    && !document.querySelector('#score-results').hidden, sequences.length, { timeout: 300_000 });
-  return page.$$eval('#score-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.prediction)));
-}
-
-async function ism(page, want) {
-  await page.click('#tab-ism');
-  await page.fill('#ism-sequence', want.sequence);
-  const started = Date.now();
-  await page.click('#run-ism');
-  await page.waitForFunction((n) => document.querySelectorAll('#ism-svg .cell').length === n,
-    want.cells.length, { timeout: 400_000 });
-  const seconds = (Date.now() - started) / 1000;
-  const got = await page.$$eval('#ism-svg .cell', (cells) => cells.map((c) => ({
-    position: Number(c.dataset.position), alt: c.dataset.alt, prediction: Number(c.dataset.prediction) })));
-  const find = (w) => got.find((g) => g.position === w.position && g.alt === w.alt);
+async function checkIsm(page, want) {
+  const { seconds, drawn } = await ism(page, want.sequence, want.cells.length);
+  const find = (w) => drawn.find((g) => g.position === w.position && g.alt === w.alt);
   const missing = want.cells.filter((w) => !find(w));
   check(missing.length === 0, `ISM shows every substitution (${missing.length} missing)`);
   compare(`ISM of ${want.sequence.length} bp, all ${want.cells.length} cells`,
@@ -78,13 +36,13 @@ async function ism(page, want) {
 
 async function scenario(label, backend, flags, onCpu) {
   console.log(`\n== ${label}`);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...COMMON, ...flags] });
+  const browser = await launch(flags);
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
   page.on('pageerror', (e) => check(false, `page error: ${e.message}`));
   let started = Date.now();
-  wasmDownloads = 0;
+  server.downloads.wasm = 0;
   await page.goto(`${base}/?backend=${backend}`);
   await ready(page, 'demo model');
   const status = await page.textContent('#status');
@@ -113,7 +71,7 @@ async function scenario(label, backend, flags, onCpu) {
   await page.locator('#score-results').screenshot({ path: join(artifacts, `score-${name}.png`) });
 
   const want = onCpu ? expected.ism_cpu : expected.ism_webgpu;
-  const seconds = await ism(page, want);
+  const seconds = await checkIsm(page, want);
   console.log(`     ISM (${want.cells.length + 1} sequences) in ${seconds.toFixed(1)} s`);
   await page.locator('#ism-results').screenshot({ path: join(artifacts, `ism-${name}.png`) });
 
@@ -122,7 +80,7 @@ async function scenario(label, backend, flags, onCpu) {
     await badInput(page);
   }
   check(external.length === 0, `no request leaves the page's origin (${external.join(', ')})`);
-  check(wasmDownloads === 1, `the wasm module is downloaded once for all workers (${wasmDownloads})`);
+  check(server.downloads.wasm === 1, `the wasm module is downloaded once for all workers (${server.downloads.wasm})`);
   await browser.close();
 }
 

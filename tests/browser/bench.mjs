@@ -1,0 +1,92 @@
+// The page's own speed, as a user meets it, in headless Chromium: the demo
+// model's load (navigation to "ready"), scoring a batch of real sequences on
+// the Score tab (click to drawn table), and the ISM of the page's 110-bp
+// example (click to drawn heat map), each timed from Node and repeated.
+// A benchmark, not a test: it prints a Markdown table (and appends it to
+// --out) and checks nothing but that each step finished.
+// Usage (scripts/bench-page.sh builds the page first):
+//   node bench.mjs DIST DATA [--backends cpu,webgpu] [--sequences 1000]
+//     [--repeats 3] [--workers N] [--out FILE]
+// DATA: DREAM lines (`SEQUENCE<TAB>EXPRESSION`); the first --sequences of at
+// most 111 bases are scored. `webgpu` forces burn's wgpu backend on whatever
+// adapter Chromium has (with --enable-unsafe-webgpu; on a machine without a
+// GPU that is SwiftShader, a CPU rasteriser: use few sequences there).
+import { appendFile, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { ism, launch, ready, score, serve } from './harness.mjs';
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    backends: { type: 'string', default: 'cpu' },
+    sequences: { type: 'string', default: '1000' },
+    repeats: { type: 'string', default: '3' },
+    workers: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const [dist, data] = positionals;
+if (!dist || !data) throw new Error('usage: node bench.mjs DIST DATA [--backends cpu,webgpu] [--sequences N] [--repeats R] [--workers N] [--out FILE]');
+const count = Number(opts.sequences);
+const repeats = Number(opts.repeats);
+const sequences = (await readFile(data, 'utf8')).split('\n')
+  .map((line) => line.split('\t')[0].trim()).filter((s) => s && s.length <= 111).slice(0, count);
+if (sequences.length < count) throw new Error(`${data}: only ${sequences.length} sequences of at most 111 bases`);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const cell = (xs, unit, digits) => `${median(xs).toFixed(digits)} ${unit} (${xs.map((x) => x.toFixed(digits)).join(', ')})`;
+
+const server = await serve(dist);
+const columns = [], errors = [];
+try {
+  for (const backend of opts.backends.split(',')) {
+    const browser = await launch(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : []);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    const query = `?backend=${backend}${opts.workers ? `&workers=${opts.workers}` : ''}`;
+    const loads = [], rates = [], isms = [];
+    for (let run = 0; run < repeats; run += 1) {
+      const started = Date.now();
+      await page.goto(`${server.base}/${query}`);
+      await ready(page, 'demo model');
+      loads.push((Date.now() - started) / 1000);
+    }
+    const status = (await page.textContent('#status')).trim();
+    console.log(`== ${backend}: ${status}`);
+    for (let run = 0; run < repeats; run += 1) {
+      const started = Date.now();
+      await score(page, sequences);
+      rates.push(sequences.length / ((Date.now() - started) / 1000));
+      console.log(`   scored ${sequences.length} sequences: ${rates.at(-1).toFixed(0)} seq/s`);
+    }
+    const example = await page.inputValue('#ism-sequence');
+    const cells = [...example].reduce((n, base) => n + ('ACGT'.includes(base.toUpperCase()) ? 3 : 4), 0);
+    for (let run = 0; run < repeats; run += 1) {
+      isms.push((await ism(page, example, cells)).seconds);
+      console.log(`   ISM of ${example.length} bp: ${isms.at(-1).toFixed(2)} s`);
+    }
+    columns.push({ status, loads, rates, isms, example, cells });
+    await browser.close();
+  }
+} finally {
+  server.close();
+}
+
+// (Debian's wrapper script complains on stderr when asked for its version.)
+const chromium = execFileSync('/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+const lines = [
+  `#### The page in headless Chromium: ${chromium}, ${new Date().toISOString().slice(0, 10)}`,
+  '',
+  `Command: \`${['bash scripts/bench-page.sh', ...process.argv.slice(4)].join(' ')}\`. Median of ${repeats} runs, then every run in order (the first includes compiling).`,
+  '',
+  `| figure | ${columns.map((c) => c.status.replace(/^Ready: /, '')).join(' | ')} |`,
+  `|---|${columns.map(() => '---:').join('|')}|`,
+  `| demo model load (navigation to ready) | ${columns.map((c) => cell(c.loads, 's', 1)).join(' | ')} |`,
+  `| scoring ${count.toLocaleString('en-US')} real sequences (click to drawn table) | ${columns.map((c) => cell(c.rates, 'seq/s', 0)).join(' | ')} |`,
+  `| ISM of the ${columns[0].example.length}-bp example, ${columns[0].cells} substitutions (click to drawn heat map) | ${columns.map((c) => cell(c.isms, 's', 2)).join(' | ')} |`,
+  '',
+];
+console.log(lines.join('\n'));
+if (errors.length) throw new Error(`the page reported errors: ${errors.join('; ')}`);
+if (opts.out) await appendFile(opts.out, `\n${lines.join('\n')}`);

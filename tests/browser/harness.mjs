@@ -1,0 +1,70 @@
+// What the browser test (page.test.mjs) and the page benchmark (bench.mjs)
+// share: a static server for dist/, Debian's Chromium, and the page's steps
+// (wait until a model is ready, score sequences, run an ISM).
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+
+/** Serves `dist` on a free port of 127.0.0.1 (a secure context: WebGPU needs
+ * one). `downloads.wasm` counts the requests for the wasm module. */
+export async function serve(dist) {
+  const downloads = { wasm: 0 };
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    if (path.endsWith('.wasm')) downloads.wasm += 1;
+    try {
+      const file = join(dist, path === '/' ? 'index.html' : path);
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404); res.end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${server.address().port}`, downloads, close: () => server.close() };
+}
+
+const COMMON = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+/** Debian's Chromium, headless, with `flags` added. */
+export function launch(flags) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...COMMON, ...flags] });
+}
+
+/** Waits until the status says a model whose name contains `name` is ready. */
+export async function ready(page, name) {
+  await page.waitForFunction(
+    (n) => { const s = document.querySelector('#status'); return s.dataset.state === 'ready' && s.textContent.includes(n); },
+    name, { timeout: 300_000 });
+}
+
+/** Scores `sequences` on the Score tab: the predictions in table order. */
+export async function score(page, sequences) {
+  await page.click('#tab-score');
+  await page.fill('#sequences', sequences.join('\n'));
+  await page.click('#run-score');
+  await page.waitForFunction((n) => document.querySelectorAll('#score-table tbody tr').length === n
+    && !document.querySelector('#score-results').hidden, sequences.length, { timeout: 600_000 });
+  return page.$$eval('#score-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.prediction)));
+}
+
+/** Runs the ISM of `sequence` (`cells` substitutions) until its heat map is
+ * drawn: the seconds from the click, and the cells as drawn. */
+export async function ism(page, sequence, cells) {
+  await page.click('#tab-ism');
+  await page.fill('#ism-sequence', sequence);
+  const started = Date.now();
+  await page.click('#run-ism');
+  // The click hides the last result until the new one is drawn.
+  await page.waitForFunction((n) => document.querySelectorAll('#ism-svg .cell').length === n
+    && !document.querySelector('#ism-results').hidden, cells, { timeout: 600_000 });
+  const seconds = (Date.now() - started) / 1000;
+  const drawn = await page.$$eval('#ism-svg .cell', (all) => all.map((c) => ({
+    position: Number(c.dataset.position), alt: c.dataset.alt, prediction: Number(c.dataset.prediction) })));
+  return { seconds, drawn };
+}
