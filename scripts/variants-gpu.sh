@@ -24,8 +24,15 @@
 #   VARIANTS=implicit-gemm bash scripts/variants-gpu.sh
 # The PyTorch peer runs first in the same command (PEER=0 leaves it out), so
 # each variant's last complete run gets a table with the peer's ratios.
+# SEED_EPOCHS=1 then trains two epochs of the seed recipe (as step 3 of
+# scripts/bench-gpu.sh: 307,200 simulated sequences at batch 1024, each with
+# a validation of 104,448; the second, warm epoch is the base of the
+# 850-epoch projection) with the variant whose training step was fastest, in
+# its own directory (its cubecl.toml, so autotune's results are reused),
+# when at least 120 s of the budget are left: one device call can then time
+# the variants and project the recipe with the fastest.
 # Writes $OUT/NAME/run-N.{txt,json}, $OUT/NAME/autotune.log.gz,
-# $OUT/variants.md and $OUT/log.txt.
+# $OUT/variants.md, $OUT/NAME/seed-run/metrics.jsonl and $OUT/log.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -54,6 +61,15 @@ if [[ ${PEER:-1} != 0 ]]; then
   echo "== PyTorch peer: exit $?, $SECONDS s"
 fi
 gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)
+# Sets `binary` and `flags` for the variant NAME.
+variant() {
+  binary=/tmp/promoscope flags=
+  case $1 in
+    default) ;;
+    implicit-gemm) flags=--implicit-gemm ;;
+    *) binary=/tmp/promoscope-$1 ;;
+  esac
+}
 for name in "${variants[@]}"; do
   dir=$out/$name
   mkdir -p "$dir/cubecl-env"
@@ -82,12 +98,7 @@ TOML
     ((cap > left)) && cap=$left
     echo "== $name run $run (cap $cap s, at $SECONDS s)"
     start=$SECONDS
-    binary=/tmp/promoscope flags=
-    case $name in
-      default) ;;
-      implicit-gemm) flags=--implicit-gemm ;;
-      *) binary=/tmp/promoscope-$name ;;
-    esac
+    variant "$name"
     # shellcheck disable=SC2086
     (cd "$dir" && timeout "$cap" "$binary" bench --backend vulkan \
       --infer-batch 4096 --train-batch 1024 --repeats 5 $precision $flags \
@@ -106,3 +117,34 @@ TOML
     >> "$out/variants.md"
 done
 cat "$out/variants.md" 2>/dev/null
+[[ ${SEED_EPOCHS:-0} == 1 ]] || exit 0
+best=$(python3 - "$out" "${variants[@]}" <<'PY'
+import glob, json, sys
+out, names = sys.argv[1], sys.argv[2:]
+rates = {}
+for name in names:
+    for path in glob.glob(f"{out}/{name}/run-*.json"):
+        try:
+            figures = json.load(open(path))["figures"]
+            rate = next(f["seq_per_s"] for f in figures if f["key"] == "training")
+        except (OSError, ValueError, KeyError, StopIteration):
+            continue
+        rates[name] = max(rate, rates.get(name, 0))
+print(max(rates, key=rates.get) if rates else "")
+PY
+)
+left=$((budget - SECONDS))
+if [[ -z $best ]] || ((left < 120)); then
+  echo "== seed epochs: skipped (fastest variant: '${best:-none}', $left s left)"
+  exit 0
+fi
+variant "$best"
+echo "== two seed epochs, $best (cap $left s, at $SECONDS s)"
+"$binary" simulate --n 411648 --seed 1 --out /tmp/sim.txt
+start=$SECONDS
+# shellcheck disable=SC2086
+(cd "$out/$best" && timeout $((budget - SECONDS)) python3 "$repo/scripts/peak_rss.py" "$binary" train \
+  --data /tmp/sim.txt --backend vulkan --epochs 2 --val-every 1 --no-swa $precision $flags \
+  --out "$out/$best/seed-run")
+echo "== two seed epochs, $best: exit $?, $((SECONDS - start)) s"
+cat "$out/$best/seed-run/metrics.jsonl" 2>/dev/null
