@@ -6,7 +6,7 @@
 #   NAME=plain FEATURES=vulkan bash scripts/pack-gpu.sh
 #   NAME=autotune FEATURES=vulkan,fusion,autotune bash scripts/pack-gpu.sh
 #   bash scripts/pack-gpu.sh        # the default build; keeps the variants
-# then, with the device tool, carry [".gpu", ".gl"]:
+# then, on the GPU machine, with `.gpu/` and `.gl/` copied beside the tree:
 #   bash scripts/variants-gpu.sh
 # Each build runs RUNS times (default 1; the autotune build 2) with cubecl's
 # environment directory in $OUT/NAME/cubecl-env, which keeps autotune results
@@ -18,10 +18,10 @@
 # BUDGET_S (540 s);
 # `bench` prints each figure to stderr as soon as it is measured, so a capped
 # run still tells what it got through. MODE=f32 leaves out --mixed-precision.
-# The variant `implicit-gemm` is no build and runs only when named: the
-# default build's `bench --implicit-gemm` (each convolution one cubek
-# implicit-GEMM kernel; its table lists the shapes that fell back), e.g.
-#   VARIANTS=implicit-gemm bash scripts/variants-gpu.sh
+# The variant `implicit-gemm` (each convolution one cubek implicit-GEMM
+# kernel; its table lists the shapes that fell back) is a build with the
+# cargo feature of that name, run with `--implicit-gemm`:
+#   NAME=implicit-gemm FEATURES=vulkan,fusion,implicit-gemm bash scripts/pack-gpu.sh
 # The PyTorch peer runs first in the same command (PEER=0 leaves it out), so
 # each variant's last complete run gets a table with the peer's ratios.
 # SEED_EPOCHS=1 then trains two epochs of the seed recipe (as step 3 of
@@ -29,7 +29,7 @@
 # a validation of 104,448; the second, warm epoch is the base of the
 # 850-epoch projection) with the variant whose training step was fastest, in
 # its own directory (its cubecl.toml, so autotune's results are reused),
-# when at least 120 s of the budget are left: one device call can then time
+# when at least 120 s of the budget are left: one command can then time
 # the variants and project the recipe with the fastest.
 # Writes $OUT/NAME/run-N.{txt,json}, $OUT/NAME/autotune.log.gz,
 # $OUT/variants.md, $OUT/NAME/seed-run/metrics.jsonl and $OUT/log.txt.
@@ -66,7 +66,7 @@ variant() {
   binary=/tmp/promoscope flags=
   case $1 in
     default) ;;
-    implicit-gemm) flags=--implicit-gemm ;;
+    implicit-gemm) binary=/tmp/promoscope-implicit-gemm flags=--implicit-gemm ;;
     *) binary=/tmp/promoscope-$1 ;;
   esac
 }
@@ -113,7 +113,7 @@ TOML
   [[ -n $last && -s $out/peer.json ]] && python3 scripts/bench_table.py \
     --promoscope "$last" --peer "$out/peer.json" \
     --title "GPU: $gpu, promoscope build \`$name\` ${MODE:-mixed}, $(date -u +%F)" \
-    --notes "Command: \`bash scripts/variants-gpu.sh\` on the device machine; ${last#"$out"/}." \
+    --notes "Command: \`bash scripts/variants-gpu.sh\` on the GPU machine; ${last#"$out"/}." \
     >> "$out/variants.md"
 done
 cat "$out/variants.md" 2>/dev/null

@@ -9,7 +9,7 @@
 //               {id, type: 'ismTable', sequence, predictions}
 // Messages out: {id, type: 'done', result} | {id, type: 'error', message}
 importScripts('promoscope-wasm.js');
-const { Promoscope, sequenceProblem, reverseComplement } = wasm_bindgen;
+const { Promoscope, parseSequences, reverseComplement } = wasm_bindgen;
 let init;
 const wasmReady = new Promise((resolve) => { init = resolve; })
   .then((module) => wasm_bindgen({ module_or_path: module }));
@@ -45,17 +45,11 @@ const JOBS = {
     return description;
   },
 
-  // The records of pasted text that the model can score, and why the others can't.
+  // The records of pasted text that the model can score, and why the others
+  // can't: promoscope's one parser (the CLI's), compiled into the wasm module.
   parse({ text }) {
     requireModel();
-    const { records, problems } = parseSequences(text);
-    const good = records.filter((record) => {
-      const problem = sequenceProblem(record.sequence, seqLen);
-      if (problem) problems.push({ line: record.line, id: record.id, problem });
-      return !problem;
-    });
-    problems.sort((a, b) => a.line - b.line);
-    return { records: good, problems };
+    return parseSequences(text, seqLen);
   },
 
   // Predictions for checked sequences, and for their reverse complements.
@@ -68,8 +62,6 @@ const JOBS = {
 
   ismRows({ sequence }) {
     requireModel();
-    const problem = sequenceProblem(sequence, seqLen);
-    if (problem) throw new Error(problem);
     return model.ismRows(sequence);
   },
 
@@ -86,39 +78,4 @@ const JOBS = {
 
 function requireModel() {
   if (!model) throw new Error('no model is loaded');
-}
-
-// Records with their 1-based line numbers: FASTA, or one sequence per line
-// (`sequence`, `sequence<TAB>label`, or `id<TAB>sequence`); `#` lines are comments.
-function parseSequences(text) {
-  const lines = text.split(/\r?\n/);
-  const records = [];
-  const problems = [];
-  if (lines.some((l) => l.startsWith('>'))) {
-    let current = null;
-    lines.forEach((raw, i) => {
-      const line = raw.trim();
-      if (line.startsWith('>')) {
-        current = { id: line.slice(1).split(/\s/)[0] || `line ${i + 1}`, sequence: '', line: i + 1 };
-        records.push(current);
-      } else if (line && !line.startsWith('#')) {
-        if (current) current.sequence += line;
-        else problems.push({ line: i + 1, id: '', problem: 'sequence before the first > header' });
-      }
-    });
-    return { records, problems };
-  }
-  const looksLikeSequence = (field) => /^[A-Za-z]+$/.test(field) && field.length >= 4;
-  lines.forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) return;
-    const fields = line.split(/[\t,]/).map((f) => f.trim());
-    if (fields.length >= 2 && !looksLikeSequence(fields[0]) && looksLikeSequence(fields[1])) {
-      records.push({ id: fields[0], sequence: fields[1], line: i + 1 });
-    } else {
-      // Anything else is checked as a sequence: its problem names the bad base.
-      records.push({ id: `line ${i + 1}`, sequence: fields[0], line: i + 1 });
-    }
-  });
-  return { records, problems };
 }

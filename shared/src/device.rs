@@ -49,6 +49,20 @@ impl fmt::Display for Backend {
     }
 }
 
+/// As its name (`"flex"`), so saved options read back with [`FromStr`].
+impl serde::Serialize for Backend {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Backend {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a backend could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
@@ -98,6 +112,12 @@ impl SelectedDevice {
             software: false,
         }
     }
+}
+
+/// Whether `device` is burn's CPU backend, flex (with autodiff or without):
+/// the one test of it wherever a kernel differs between the CPU and GPUs.
+pub fn is_flex(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
 }
 
 /// Opens a device for `backend`.
@@ -171,9 +191,22 @@ mod tests {
     }
 
     #[test]
+    fn serde_writes_and_reads_the_name() {
+        let json = serde_json::to_string(&Backend::Vulkan).unwrap();
+        assert_eq!(json, "\"vulkan\"");
+        assert_eq!(
+            serde_json::from_str::<Backend>("\"cpu\"").unwrap(),
+            Backend::Flex
+        );
+        assert!(serde_json::from_str::<Backend>("\"cuda\"").is_err());
+    }
+
+    #[test]
     fn flex_is_always_there() {
         let selected = select_device(Backend::Flex).unwrap();
         assert_eq!(selected.backend, Backend::Flex);
         assert_eq!(selected.to_string(), "flex (CPU)");
+        assert!(is_flex(&selected.device));
+        assert!(is_flex(&selected.device.autodiff()));
     }
 }

@@ -16,6 +16,9 @@ pub enum EncodeError {
         /// Its 1-based position in the sequence.
         position: usize,
     },
+    /// A sequence without bases.
+    #[error("empty sequence")]
+    Empty,
     /// The sequence does not fit the model.
     #[error("sequence of {length} bases is longer than the model's {max}")]
     TooLong {
@@ -49,6 +52,23 @@ const CODES: [u8; 256] = {
 pub fn encode(sequence: &str) -> Result<Vec<u8>, EncodeError> {
     let mut codes = Vec::with_capacity(sequence.len());
     encode_into(sequence, &mut codes)?;
+    Ok(codes)
+}
+
+/// The one rule for a sequence a model reading `length` positions scores (the
+/// page, `predict`, `ism`, `one_hot`): at least one base, only A, C, G, T or N
+/// (either case), at most `length` bases. Its codes as [`encode`]'s.
+pub fn encode_for(sequence: &str, length: usize) -> Result<Vec<u8>, EncodeError> {
+    if sequence.is_empty() {
+        return Err(EncodeError::Empty);
+    }
+    let codes = encode(sequence)?;
+    if codes.len() > length {
+        return Err(EncodeError::TooLong {
+            length: codes.len(),
+            max: length,
+        });
+    }
     Ok(codes)
 }
 
@@ -93,11 +113,12 @@ pub fn write_one_hot(codes: &[u8], length: usize, out: &mut [f32]) -> Result<(),
     Ok(())
 }
 
-/// One-hot batch `[sequences, length, 4]` of the given sequences.
+/// One-hot batch `[sequences, length, 4]` of the given sequences, each
+/// passing [`encode_for`].
 pub fn one_hot<S: AsRef<str>>(sequences: &[S], length: usize) -> Result<TensorData, EncodeError> {
     let mut values = vec![0.0f32; sequences.len() * length * 4];
     for (sequence, out) in sequences.iter().zip(values.chunks_exact_mut(length * 4)) {
-        write_one_hot(&encode(sequence.as_ref())?, length, out)?;
+        write_one_hot(&encode_for(sequence.as_ref(), length)?, length, out)?;
     }
     Ok(TensorData::new(values, [sequences.len(), length, 4]))
 }
@@ -171,9 +192,21 @@ mod tests {
     }
 
     #[test]
-    fn too_long_is_an_error() {
+    fn too_long_and_empty_are_errors() {
         let err = one_hot(&["ACGTA"], 4).unwrap_err();
         assert_eq!(err, EncodeError::TooLong { length: 5, max: 4 });
+        assert_eq!(
+            err.to_string(),
+            "sequence of 5 bases is longer than the model's 4"
+        );
+        assert_eq!(encode_for("", 4), Err(EncodeError::Empty));
+        assert_eq!(one_hot(&["AC", ""], 4), Err(EncodeError::Empty));
+        assert_eq!(encode_for("acgN", 4).unwrap(), [0, 1, 2, 4]);
+        // The first problem wins: a long sequence with a bad base names the base.
+        assert!(matches!(
+            encode_for("ACGTAX", 4),
+            Err(EncodeError::InvalidBase { position: 6, .. })
+        ));
     }
 
     #[test]
@@ -183,6 +216,33 @@ mod tests {
         assert_eq!(rc, "acNtGATGTGAAAAAAATGCA");
         assert_eq!(reverse_complement(&rc).unwrap(), seq);
         assert!(reverse_complement("AXG").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_encodes_or_says_why(text in ".{0,130}", length in 1usize..120) {
+            match encode_for(&text, length) {
+                Ok(codes) => {
+                    proptest::prop_assert!(!codes.is_empty() && codes.len() <= length);
+                    proptest::prop_assert_eq!(codes.len(), text.len());
+                    let x = one_hot(&[&text], length).unwrap();
+                    proptest::prop_assert_eq!(x.shape().as_slice(), [1, length, 4]);
+                }
+                Err(EncodeError::Empty) => proptest::prop_assert!(text.is_empty()),
+                Err(EncodeError::InvalidBase { base, position }) => {
+                    proptest::prop_assert_eq!(text.chars().nth(position - 1), Some(base));
+                }
+                Err(EncodeError::TooLong { length: n, max }) => {
+                    proptest::prop_assert!(n > max && max == length);
+                }
+            }
+        }
+
+        #[test]
+        fn valid_sequences_survive_two_reverse_complements(text in "[ACGTNacgtn]{1,111}") {
+            let twice = reverse_complement(&reverse_complement(&text).unwrap()).unwrap();
+            proptest::prop_assert_eq!(twice, text);
+        }
     }
 
     #[test]

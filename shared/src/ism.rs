@@ -14,9 +14,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::Serialize;
 
-use crate::conv::pad_length;
-use crate::encoding::{EncodeError, encode, write_one_hot};
-use crate::model::Model;
+use crate::blocks::model::Model;
+use crate::encoding::{EncodeError, encode_for, write_one_hot};
+use crate::kernels::conv::pad_length;
 
 /// The bases a substitution can bring in, in channel order.
 pub const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
@@ -53,9 +53,10 @@ pub struct ScoredSubstitution {
 }
 
 impl Mutagenesis {
-    /// All substitutions of `sequence`.
-    pub fn new(sequence: &str) -> Result<Self, EncodeError> {
-        let codes = encode(sequence)?;
+    /// All substitutions of `sequence`, for a model reading `length`
+    /// positions (the sequence must pass [`encode_for`]).
+    pub fn new(sequence: &str, length: usize) -> Result<Self, EncodeError> {
+        let codes = encode_for(sequence, length)?;
         let substitutions = codes
             .iter()
             .enumerate()
@@ -323,7 +324,7 @@ mod tests {
 
     #[test]
     fn three_substitutions_per_base_four_for_n() {
-        let m = Mutagenesis::new("AcN").unwrap();
+        let m = Mutagenesis::new("AcN", 3).unwrap();
         assert_eq!(m.substitutions.len(), 3 + 3 + 4);
         let first: Vec<char> = m.substitutions[..3].iter().map(|s| s.alternative).collect();
         assert_eq!(first, ['C', 'G', 'T']);
@@ -333,7 +334,7 @@ mod tests {
 
     #[test]
     fn rows_are_reference_then_each_mutant() {
-        let m = Mutagenesis::new("AC").unwrap();
+        let m = Mutagenesis::new("AC", 3).unwrap();
         let data = m.one_hot(3).unwrap().try_to_vec::<f32>().unwrap();
         let row = |i: usize| &data[i * 12..(i + 1) * 12];
         assert_eq!(row(0)[..8], [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
@@ -363,7 +364,7 @@ mod tests {
         let config = crate::ModelConfig::tiny().with_block1_res_layers(4);
         let model = config.init(&device);
         let sequence = "ACGTTGCANNGGATCCATGCATTTACGGCTAGCTAGGATCCAGTCAGGCATAGCTTAGCAGCTGACGGAGTCAGTAGCTGATCGGACTTAGTACGGTACCC";
-        let m = Mutagenesis::new(sequence).unwrap();
+        let m = Mutagenesis::new(sequence, 111).unwrap();
         let whole = model
             .forward(Tensor::from_data(m.one_hot(111).unwrap(), &device))
             .into_data()

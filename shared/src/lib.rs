@@ -3,10 +3,13 @@
 //! The promoter-expression network of the DREAM 2022 entry "High Schoolers Are
 //! All You Need" (HSAYN), written once for the trainer, the browser and ISM.
 //!
-//! - [`ModelConfig`] → [`Model`]: the architecture, one module per block
-//!   ([`stem`], [`residual`], [`attention_pool`], [`conv_block`],
-//!   [`transformer`] with [`relative_position`], [`head`]).
+//! - [`ModelConfig`] → [`Model`]: the architecture, one module per block of
+//!   the paper's figure in [`blocks`] (stem, residual, attention pool, conv
+//!   block, transformer with relative positions, head).
+//! - [`kernels`]: what the blocks are made of (the convolution and the one
+//!   place that picks its path, dense layers, norms, dropout).
 //! - [`encoding`]: sequences to one-hot tensors, reverse complements.
+//! - [`records`]: sequences to score from text (FASTA, tables, one a line).
 //! - [`weights`]: `.safetensors` in the golden file's names and layouts.
 //! - [`metrics`]: Pearson, Spearman, MSE and the DREAM official scores.
 //! - [`device`]: a backend name to a burn `Device`.
@@ -15,32 +18,20 @@
 //! This crate knows nothing of files, command lines or the DOM: it takes bytes
 //! and tensors and returns tensors, numbers and typed errors.
 
-pub mod attention_pool;
+pub mod blocks;
 pub mod config;
-pub mod conv;
-pub mod conv_block;
-pub mod dense;
 pub mod device;
-pub mod dropout;
 pub mod encoding;
-#[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
-pub mod gemm_conv;
-pub mod head;
 pub mod ism;
+pub mod kernels;
 pub mod metrics;
-pub mod model;
-pub mod norm;
-pub mod relative_position;
-pub mod residual;
-pub mod stem;
+pub mod records;
 pub mod swa;
-pub mod transformer;
 pub mod weights;
-pub mod winograd;
 
+pub use blocks::model::{Model, Stage};
 pub use config::ModelConfig;
 pub use device::{Backend, SelectedDevice};
-pub use model::{Model, Stage};
 
 /// The largest `|a − b|` over two lists of the same length: tests' tolerances.
 #[cfg(test)]

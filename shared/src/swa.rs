@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use burn::prelude::*;
 
+use crate::blocks::model::Model;
 use crate::config::ModelConfig;
-use crate::model::Model;
 use crate::weights::{self, Precision, WeightsError, is_running_statistic};
 
 /// The running mean of the trained parameters of the models [`add`]ed so far.

@@ -21,12 +21,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::blocks::model::Model;
 use crate::config::ModelConfig;
-use crate::model::Model;
 
 /// Metadata key of the model config (JSON).
 pub const CONFIG_KEY: &str = "config";
@@ -59,6 +59,16 @@ pub enum WeightsError {
         expected: Vec<usize>,
         /// Shape in the file.
         found: Vec<usize>,
+    },
+    /// A tensor holding NaN or an infinity (a diverged run's weights).
+    #[error("tensor {name} holds a non-finite value ({value}) at element {index}")]
+    NonFinite {
+        /// Golden name.
+        name: String,
+        /// Flat index of the first such value.
+        index: usize,
+        /// The value.
+        value: f32,
     },
     /// A tensor of an element type that is not a float.
     #[error("tensor {name} has element type {dtype}, expected F32, F16 or BF16")]
@@ -119,7 +129,7 @@ pub fn load(bytes: &[u8], device: &Device) -> Result<(Model, WeightsInfo), Weigh
 /// keyed by id (an optimizer's) survives saving and loading the weights.
 /// [`load_into`] does the same.
 pub fn with_stable_ids(model: Model) -> Model {
-    model.map(&mut StableIds { path: Vec::new() })
+    map_named(model, |p| (stable_id(p.name), None))
 }
 
 /// FNV-1a of the golden name: the same on every run and machine.
@@ -130,23 +140,60 @@ fn stable_id(name: &str) -> ParamId {
     ParamId::from(hash)
 }
 
-struct StableIds {
-    path: Vec<String>,
+/// A parameter met on [`map_named`]'s walk.
+pub struct Named<'a> {
+    /// Its golden name.
+    pub name: &'a str,
+    /// Its shape.
+    pub shape: &'a [usize],
+    /// Its id.
+    pub id: ParamId,
+    /// Whether it is trained (tracked by autodiff).
+    pub trainable: bool,
+    /// Its values, flattened to one axis.
+    pub value: Tensor<1>,
 }
 
-impl ModuleMapper for StableIds {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+/// The one walk over the model's parameters: `f` meets each float parameter
+/// by its golden name and returns the id it keeps and the values (flattened)
+/// that replace its own, or `None` to keep them. Replaced values move to the
+/// parameter's device and keep its gradient flag.
+pub fn map_named(model: Model, f: impl FnMut(Named<'_>) -> (ParamId, Option<Tensor<1>>)) -> Model {
+    struct Walk<F> {
+        path: Vec<String>,
+        f: F,
     }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+    impl<F: FnMut(Named<'_>) -> (ParamId, Option<Tensor<1>>)> ModuleMapper for Walk<F> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let shape = tensor.dims();
+            let (id, new) = (self.f)(Named {
+                name: &golden_name(&self.path),
+                shape: &shape,
+                id,
+                trainable: tensor.is_require_grad(),
+                value: tensor.clone().reshape([shape.iter().product::<usize>()]),
+            });
+            let tensor = match new {
+                Some(new) => new
+                    .reshape(shape)
+                    .to_device(&tensor.device())
+                    .set_require_grad(tensor.is_require_grad()),
+                None => tensor,
+            };
+            Param::from_mapped_value(id, tensor, mapper)
+        }
     }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (_, tensor, mapper) = param.consume();
-        Param::from_mapped_value(stable_id(&golden_name(&self.path)), tensor, mapper)
-    }
+    model.map(&mut Walk {
+        path: Vec::new(),
+        f,
+    })
 }
 
 /// Replaces every parameter of `model` with the file's (ids from the names,
@@ -155,12 +202,11 @@ pub fn load_into(model: Model, bytes: &[u8]) -> Result<Model, WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
     let mut loader = Loader {
         file: &file,
-        path: Vec::new(),
         used: HashSet::new(),
         missing: Vec::new(),
         error: None,
     };
-    let model = model.map(&mut loader);
+    let model = map_named(model, |p| (stable_id(p.name), loader.read(&p)));
     if let Some(error) = loader.error {
         return Err(error);
     }
@@ -188,13 +234,24 @@ pub fn to_bytes(
     metadata: &BTreeMap<String, String>,
     precision: Precision,
 ) -> Result<Vec<u8>, WeightsError> {
-    let mut collector = Collector {
-        path: Vec::new(),
-        tensors: Vec::new(),
-        precision,
-    };
     // `valid` folds pending batch-norm statistics into the running ones.
-    model.valid().visit(&mut collector);
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    map_named(model.valid(), |p| {
+        let values = p
+            .value
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("parameters are floats");
+        let bytes = match precision {
+            Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Precision::F16 => values
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect(),
+        };
+        tensors.push((p.name.to_string(), p.shape.to_vec(), bytes));
+        (p.id, None)
+    });
     let mut header: HashMap<String, String> = metadata.clone().into_iter().collect();
     header.insert(
         CONFIG_KEY.into(),
@@ -205,8 +262,7 @@ pub fn to_bytes(
         Precision::F32 => Dtype::F32,
         Precision::F16 => Dtype::F16,
     };
-    let views = collector
-        .tensors
+    let views = tensors
         .iter()
         .map(|(name, shape, bytes)| {
             let view = TensorView::new(dtype, shape.clone(), bytes)
@@ -219,62 +275,18 @@ pub fn to_bytes(
 
 /// Every parameter and running statistic of `model`, flattened, by golden name.
 pub fn named_tensors(model: &Model) -> BTreeMap<String, Tensor<1>> {
-    struct Named {
-        path: Vec<String>,
-        tensors: BTreeMap<String, Tensor<1>>,
-    }
-    impl ModuleVisitor for Named {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let tensor = param.val();
-            let len = tensor.shape().num_elements();
-            self.tensors
-                .insert(golden_name(&self.path), tensor.reshape([len]));
-        }
-    }
-    let mut named = Named {
-        path: Vec::new(),
-        tensors: BTreeMap::new(),
-    };
-    model.visit(&mut named);
-    named.tensors
+    let mut tensors = BTreeMap::new();
+    map_named(model.clone(), |p| {
+        tensors.insert(p.name.to_string(), p.value);
+        (p.id, None)
+    });
+    tensors
 }
 
 /// `model` with the tensors `replace` returns (flattened, by golden name)
 /// in place of its own; `None` keeps a tensor. Ids and gradient flags stay.
-pub fn replace_tensors(model: Model, replace: impl FnMut(&str) -> Option<Tensor<1>>) -> Model {
-    struct Replacer<F> {
-        path: Vec<String>,
-        replace: F,
-    }
-    impl<F: FnMut(&str) -> Option<Tensor<1>>> ModuleMapper for Replacer<F> {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let Some(new) = (self.replace)(&golden_name(&self.path)) else {
-                return param;
-            };
-            let (id, tensor, mapper) = param.consume();
-            let new = new
-                .reshape(tensor.dims())
-                .to_device(&tensor.device())
-                .set_require_grad(tensor.is_require_grad());
-            Param::from_mapped_value(id, new, mapper)
-        }
-    }
-    model.map(&mut Replacer {
-        path: Vec::new(),
-        replace,
-    })
+pub fn replace_tensors(model: Model, mut replace: impl FnMut(&str) -> Option<Tensor<1>>) -> Model {
+    map_named(model, |p| (p.id, replace(p.name)))
 }
 
 /// Whether a golden name is a batch-norm running statistic (state, not a
@@ -331,16 +343,39 @@ fn floats(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, WeightsError> {
     Ok(values)
 }
 
+/// What [`load_into`]'s walk reads from the file, and what it found.
 struct Loader<'a> {
     file: &'a SafeTensors<'a>,
-    path: Vec<String>,
     used: HashSet<String>,
     missing: Vec<String>,
     error: Option<WeightsError>,
 }
 
 impl Loader<'_> {
-    fn read(&self, name: &str, expected: &[usize]) -> Result<Option<TensorData>, WeightsError> {
+    /// The file's values for a parameter, recording it as used or missing,
+    /// or the first problem met.
+    fn read(&mut self, p: &Named<'_>) -> Option<Tensor<1>> {
+        match self.values(p.name, p.shape) {
+            Ok(Some(values)) => {
+                self.used.insert(p.name.to_string());
+                let len = values.len();
+                Some(Tensor::from_data(
+                    TensorData::new(values, [len]),
+                    &p.value.device(),
+                ))
+            }
+            Ok(None) => {
+                self.missing.push(p.name.to_string());
+                None
+            }
+            Err(error) => {
+                self.error.get_or_insert(error);
+                None
+            }
+        }
+    }
+
+    fn values(&self, name: &str, expected: &[usize]) -> Result<Option<Vec<f32>>, WeightsError> {
         let Ok(view) = self.file.tensor(name) else {
             return Ok(None);
         };
@@ -351,73 +386,15 @@ impl Loader<'_> {
                 found: view.shape().to_vec(),
             });
         }
-        Ok(Some(TensorData::new(
-            floats(name, &view)?,
-            expected.to_vec(),
-        )))
-    }
-}
-
-impl ModuleMapper for Loader<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = golden_name(&self.path);
-        let (_, tensor, mapper) = param.consume();
-        let id = stable_id(&name);
-        let shape = tensor.dims();
-        match self.read(&name, &shape) {
-            Ok(Some(data)) => {
-                self.used.insert(name);
-                let loaded = Tensor::<D>::from_data(data, &tensor.device())
-                    .set_require_grad(tensor.is_require_grad());
-                return Param::from_mapped_value(id, loaded, mapper);
-            }
-            Ok(None) => self.missing.push(name),
-            Err(error) => {
-                self.error.get_or_insert(error);
-            }
+        let values = floats(name, &view)?;
+        if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(WeightsError::NonFinite {
+                name: name.into(),
+                index,
+                value,
+            });
         }
-        Param::from_mapped_value(id, tensor, mapper)
-    }
-}
-
-struct Collector {
-    path: Vec<String>,
-    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
-    precision: Precision,
-}
-
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let shape = tensor.dims().to_vec();
-        let values = tensor
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("parameters are floats");
-        let bytes = match self.precision {
-            Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            Precision::F16 => values
-                .iter()
-                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                .collect(),
-        };
-        self.tensors.push((golden_name(&self.path), shape, bytes));
+        Ok(Some(values))
     }
 }
 
@@ -435,17 +412,14 @@ mod tests {
     fn stable_ids_follow_names_not_runs() {
         let device = Device::flex().autodiff();
         let ids = |model: &Model| {
-            struct Ids(Vec<ParamId>);
-            impl ModuleVisitor for Ids {
-                fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                    if param.val().is_require_grad() {
-                        self.0.push(param.id);
-                    }
+            let mut ids = Vec::new();
+            map_named(model.clone(), |p| {
+                if p.trainable {
+                    ids.push(p.id);
                 }
-            }
-            let mut ids = Ids(Vec::new());
-            model.visit(&mut ids);
-            ids.0
+                (p.id, None)
+            });
+            ids
         };
         let a = with_stable_ids(ModelConfig::tiny().init(&device));
         let b = with_stable_ids(ModelConfig::tiny().init(&device));

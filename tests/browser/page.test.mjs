@@ -102,7 +102,7 @@ async function badInput(page) {
   await page.click('#run-score');
   await page.waitForSelector('#score-problems:not([hidden])');
   const problems = await page.textContent('#score-problems');
-  check(/line 2: .*X/.test(problems) && /line 3: 130 bases, longer than/.test(problems),
+  check(/line 2: .*X/.test(problems) && /line 3: sequence of 130 bases is longer than/.test(problems),
     `bad sequences are listed with line and reason: ${problems}`);
   await page.waitForFunction(() => document.querySelectorAll('#score-table tbody tr').length === 2);
   check(true, 'the two good sequences are scored');

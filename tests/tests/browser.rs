@@ -28,7 +28,7 @@ fn predict(model: &Model, sequences: &[&str], seq_len: usize) -> Vec<f32> {
 
 /// Every substitution's prediction, as the page lists them.
 fn ism(model: &Model, sequence: &str, seq_len: usize) -> serde_json::Value {
-    let mutagenesis = Mutagenesis::new(sequence).unwrap();
+    let mutagenesis = Mutagenesis::new(sequence, seq_len).unwrap();
     let x = Tensor::<3>::from_data(mutagenesis.one_hot(seq_len).unwrap(), &Device::flex());
     let predictions = model
         .forward(x)

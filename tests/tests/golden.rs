@@ -1,8 +1,8 @@
 //! The model against `../shared/golden`: every trace within 1e-4, on every backend.
 
 use burn::prelude::*;
+use promoscope_model::blocks::relative_position::relative_position_basis;
 use promoscope_model::ism::Mutagenesis;
-use promoscope_model::relative_position::relative_position_basis;
 use promoscope_model::weights;
 use promoscope_model::{Backend, device::select_device};
 use promoscope_tests::{golden_bytes, golden_tensor, max_abs_diff};
@@ -96,7 +96,7 @@ fn check_incremental_ism(device: &Device, backend: &str, rows_each_end: usize) {
     let (model, info) = weights::load(&bytes, device).unwrap();
     let seq_len = info.config.seq_len;
     let sequence = info.metadata["sequences"].split('|').next().unwrap();
-    let m = Mutagenesis::new(sequence).unwrap();
+    let m = Mutagenesis::new(sequence, seq_len).unwrap();
     let mut worst = 0.0f32;
     for rows in [0..rows_each_end, m.rows() - rows_each_end..m.rows()] {
         let x = Tensor::<3>::from_data(m.one_hot_rows(seq_len, rows.clone()).unwrap(), device);

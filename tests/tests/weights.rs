@@ -219,6 +219,31 @@ fn integer_tensor_is_refused() {
 }
 
 #[test]
+fn non_finite_values_are_refused_naming_the_tensor() {
+    for (value, shown) in [(f32::NAN, "NaN"), (f32::NEG_INFINITY, "-inf")] {
+        let bytes = rewrite(&tiny_bytes(), |t| {
+            let entry = t.iter_mut().find(|(n, ..)| n == "head.out.bias").unwrap();
+            entry.3[..4].copy_from_slice(&value.to_le_bytes());
+        });
+        assert_eq!(
+            load_err(&bytes),
+            format!("tensor head.out.bias holds a non-finite value ({shown}) at element 0")
+        );
+    }
+    // In f16 too (an exported demo model).
+    let (model, config) = tiny();
+    let f16 = weights::to_bytes(&model, &config, &card(), Precision::F16).unwrap();
+    let bytes = rewrite(&f16, |t| {
+        let entry = t.iter_mut().find(|(n, ..)| n == "ln1.bias").unwrap();
+        entry.3[2..4].copy_from_slice(&0x7c00u16.to_le_bytes()); // f16 +inf
+    });
+    assert_eq!(
+        load_err(&bytes),
+        "tensor ln1.bias holds a non-finite value (inf) at element 1"
+    );
+}
+
+#[test]
 fn truncated_and_foreign_files_are_format_errors() {
     let bytes = tiny_bytes();
     let truncated = load_err(&bytes[..bytes.len() - 100]);

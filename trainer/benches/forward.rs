@@ -47,7 +47,7 @@ fn forward(c: &mut Criterion) {
         b.iter(|| model.forward(x.clone()).into_data())
     });
 
-    let mutagenesis = Mutagenesis::new(&batch[0]).expect("valid sequence");
+    let mutagenesis = Mutagenesis::new(&batch[0], config.seq_len).expect("valid sequence");
     let rows = mutagenesis.rows();
     group.throughput(Throughput::Elements(rows as u64));
     group.bench_function("ISM of 110 bp, every row through the whole network", |b| {

@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use promoscope_model::conv::conv1d_same;
 use promoscope_model::encoding::one_hot;
 use promoscope_model::ism::Mutagenesis;
+use promoscope_model::kernels::conv::conv1d_same;
 use promoscope_model::{Model, ModelConfig, SelectedDevice, weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -185,7 +185,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
     }
 
     let sequence = random_sequences(1, 110.min(config.seq_len), &mut rng).remove(0);
-    let mutagenesis = Mutagenesis::new(&sequence)?;
+    let mutagenesis = Mutagenesis::new(&sequence, config.seq_len)?;
     let rows = mutagenesis.substitutions.len() + 1;
     let what = format!("ISM, {}-bp sequence (all substitutions)", sequence.len());
     measure(
@@ -284,7 +284,7 @@ pub fn golden_max_diff(path: &Path, device: &Device) -> Result<f32> {
 /// The convolution's kernels on `device` against flex's, at block 1's shape
 /// (384 → 384 channels, kernel 3, dilation 2, length 111) and block 2's entry
 /// (384 → 256, kernel 9), batch 8, through [`conv1d_same`] as the model calls
-/// it (so `--mixed-precision` and `--implicit-gemm` apply to both sides): the
+/// it (so mixed precision and the implicit GEMM apply to both sides): the
 /// largest difference of the output, the input's gradient and the weight's,
 /// each relative to the largest flex value, worst of the two shapes.
 ///
@@ -340,10 +340,50 @@ pub fn build_features() -> Vec<&'static str> {
         ("vulkan", cfg!(feature = "vulkan")),
         ("fusion", cfg!(feature = "fusion")),
         ("autotune", cfg!(feature = "autotune")),
+        ("implicit-gemm", cfg!(feature = "implicit-gemm")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
     .collect()
+}
+
+/// The CPU's vector extensions that flex's kernels can use, as `lscpu` names
+/// them, with the x86-64 level they make (`v3`: AVX2 and FMA; `v4`: AVX-512 F,
+/// BW, CD, DQ and VL, the set flex's matrix products take their AVX-512 kernels
+/// for). Every CPU figure depends on them, so `bench` prints them.
+pub fn cpu_vector_extensions() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let detected = [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+            ("avx512cd", std::arch::is_x86_feature_detected!("avx512cd")),
+            ("avx512dq", std::arch::is_x86_feature_detected!("avx512dq")),
+            ("avx512vl", std::arch::is_x86_feature_detected!("avx512vl")),
+        ];
+        let has = |names: &[&str]| {
+            names
+                .iter()
+                .all(|n| detected.iter().any(|d| d == &(*n, true)))
+        };
+        let level = if has(&[
+            "avx2", "fma", "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
+        ]) {
+            "x86-64-v4"
+        } else if has(&["avx2", "fma"]) {
+            "x86-64-v3"
+        } else {
+            "x86-64 below v3"
+        };
+        let names: Vec<&str> = detected.iter().filter(|d| d.1).map(|d| d.0).collect();
+        format!("{level} ({})", names.join(" "))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
 }
 
 /// The figures as a Markdown table.
@@ -353,7 +393,8 @@ pub fn table(figures: &[Figure], selected: &SelectedDevice) -> String {
         f => f.join(", "),
     };
     let mut out = format!(
-        "backend: {selected}; build features: {features}\n\n| figure | batch | median s | seq/s |\n|---|---:|---:|---:|\n"
+        "backend: {selected}; build features: {features}; CPU: {}\n\n| figure | batch | median s | seq/s |\n|---|---:|---:|---:|\n",
+        cpu_vector_extensions()
     );
     for f in figures {
         writeln!(
@@ -383,6 +424,7 @@ pub fn json(figures: &[Figure], selected: &SelectedDevice) -> serde_json::Value 
         "backend": selected.to_string(),
         "promoscope": env!("CARGO_PKG_VERSION"),
         "features": build_features(),
+        "cpu": cpu_vector_extensions(),
         "figures": figures,
     })
 }

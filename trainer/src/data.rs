@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
 use promoscope_model::encoding::{encode_into, write_one_hot};
+use promoscope_model::records::{LineError, Parser, Record};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
 /// [`PAD`]) and their measured expression.
@@ -58,6 +59,32 @@ impl Dataset {
         (self, tail)
     }
 
+    /// Splits off the held-out rows of `--holdout percent` ([`held_out`]):
+    /// `(training, held out)`, each in file order.
+    pub fn split_holdout(self, percent: u32) -> (Dataset, Dataset) {
+        let empty = || Dataset {
+            seq_len: self.seq_len,
+            ..Dataset::default()
+        };
+        let (mut train, mut val) = (empty(), empty());
+        let mut letters = Vec::with_capacity(self.seq_len);
+        for (i, row) in self.codes.chunks_exact(self.seq_len).enumerate() {
+            letters.clear();
+            letters.extend(
+                row.iter()
+                    .filter(|&&c| c != PAD)
+                    .map(|&c| b"ACGTN"[c as usize]),
+            );
+            let part = if held_out(&letters, percent) {
+                &mut val
+            } else {
+                &mut train
+            };
+            part.push(row, self.labels[i], self.subsets.get(i).map(String::as_str));
+        }
+        (train, val)
+    }
+
     /// The rows `indices` as a one-hot batch `[n, seq_len, 4]` and labels `[n, 1]`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<3>, Tensor<2>) {
         let row = self.seq_len * 4;
@@ -82,6 +109,15 @@ impl Dataset {
             .extend(std::iter::repeat_n(PAD, self.seq_len - codes.len()));
         self.labels.push(label);
     }
+}
+
+/// Whether a sequence is held out by `--holdout percent`: the CRC-32 (zlib's)
+/// of its letters in upper case, mod 100, is below `percent`. The split
+/// depends on the sequence alone, not on file order or a seed, so every run,
+/// tool and file holds out the same sequences; `scripts/baseline_kmer.py`
+/// applies the same rule.
+pub fn held_out(upper_case_letters: &[u8], percent: u32) -> bool {
+    crc32fast::hash(upper_case_letters) % 100 < percent
 }
 
 /// Opens `path` (`-` for stdin), decompressing `.gz`.
@@ -283,118 +319,53 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
     Ok(pairs)
 }
 
-/// A sequence to score and the name it is reported under.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Named {
-    /// FASTA name, `id` column, or the line number.
-    pub id: String,
-    /// The bases.
-    pub sequence: String,
-}
-
-/// Streams sequences from FASTA, a TSV/CSV with a `sequence` column (and
-/// optionally `id`), DREAM lines, or one sequence a line.
+/// Streams the records of a file (`-` for stdin, `.gz` decompressed) through
+/// the shared parser ([`records::Parser`], the page's too), naming the file
+/// in every error.
 pub struct SequenceReader {
     lines: std::iter::Enumerate<std::io::Lines<Box<dyn BufRead>>>,
     source: String,
-    /// `(sequence column, id column, separator)` once a header was read.
-    columns: Option<(usize, Option<usize>, char)>,
-    fasta: Option<(usize, String, String)>,
+    parser: Parser,
     done: bool,
 }
 
 impl SequenceReader {
-    /// Opens `path` (`-` for stdin, `.gz` decompressed).
+    /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(SequenceReader {
             lines: open(path)?.lines().enumerate(),
             source: path.display().to_string(),
-            columns: None,
-            fasta: None,
+            parser: Parser::new(),
             done: false,
         })
     }
 
-    fn finish_fasta(&mut self) -> Option<Result<Named>> {
-        self.fasta.take().map(|(line, id, sequence)| {
-            if sequence.is_empty() {
-                bail!(
-                    "{}:{line}: FASTA record {id:?} has no sequence",
-                    self.source
-                )
-            }
-            Ok(Named { id, sequence })
-        })
+    fn located(&self, item: Result<Record, LineError>) -> Result<Record> {
+        item.map_err(|e| anyhow::anyhow!("{}:{}: {}", self.source, e.line, e.problem))
     }
 }
 
 impl Iterator for SequenceReader {
-    type Item = Result<Named>;
+    type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             let Some((i, line)) = self.lines.next() else {
                 self.done = true;
-                return self.finish_fasta();
+                let last = self.parser.finish()?;
+                return Some(self.located(last));
             };
-            let number = i + 1;
             let line = match line {
                 Ok(line) => line,
                 Err(e) => {
-                    return Some(Err(anyhow::anyhow!(
-                        "{}:{number}: cannot read: {e}",
-                        self.source
-                    )));
+                    self.done = true;
+                    let source = &self.source;
+                    return Some(Err(anyhow::anyhow!("{source}:{}: cannot read: {e}", i + 1)));
                 }
             };
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
+            if let Some(item) = self.parser.line(i + 1, &line) {
+                return Some(self.located(item));
             }
-            if let Some(name) = line.strip_prefix('>') {
-                let done = self.finish_fasta();
-                let id = name.split_whitespace().next().unwrap_or("").to_string();
-                self.fasta = Some((number, id, String::new()));
-                if done.is_some() {
-                    return done;
-                }
-                continue;
-            }
-            if let Some((_, _, sequence)) = &mut self.fasta {
-                sequence.push_str(line);
-                continue;
-            }
-            if number == 1 && is_header(line) {
-                let sep = if line.contains('\t') { '\t' } else { ',' };
-                let names: Vec<String> = line
-                    .split(sep)
-                    .map(|c| c.trim().to_ascii_lowercase())
-                    .collect();
-                let Some(seq) = names.iter().position(|c| c == "sequence") else {
-                    return Some(Err(anyhow::anyhow!(
-                        "{}:1: header has no \"sequence\" column",
-                        self.source
-                    )));
-                };
-                self.columns = Some((seq, names.iter().position(|c| c == "id"), sep));
-                continue;
-            }
-            let (seq_col, id_col, sep) = self.columns.unwrap_or((0, None, '\t'));
-            let fields: Vec<&str> = line.split(sep).map(str::trim).collect();
-            let Some(sequence) = fields.get(seq_col).filter(|s| !s.is_empty()) else {
-                return Some(Err(anyhow::anyhow!(
-                    "{}:{number}: missing sequence field",
-                    self.source
-                )));
-            };
-            let id = id_col
-                .and_then(|c| fields.get(c))
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| format!("line{number}"));
-            return Some(Ok(Named {
-                id,
-                sequence: sequence.to_string(),
-            }));
         }
         None
     }
@@ -403,6 +374,8 @@ impl Iterator for SequenceReader {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+
+    use promoscope_model::encoding::one_hot;
 
     use super::*;
 
@@ -471,49 +444,33 @@ mod tests {
     }
 
     #[test]
-    fn sequences_come_from_fasta_tables_and_plain_lines() {
-        let read_all = |contents: &[u8]| {
-            let (_dir, path) = file(contents, "s.txt");
+    fn sequence_files_go_through_the_shared_parser_naming_the_file() {
+        // The formats are `records`' table test; here: a file, gzip, its name.
+        let read_all = |contents: &[u8], name: &str| {
+            let (_dir, path) = file(contents, name);
             SequenceReader::open(&path)
                 .unwrap()
                 .collect::<Result<Vec<_>>>()
         };
-        let fasta = read_all(b">a first\nACG\nTT\n>b\nN\n").unwrap();
-        assert_eq!(
-            fasta,
-            [
-                Named {
-                    id: "a".into(),
-                    sequence: "ACGTT".into()
-                },
-                Named {
-                    id: "b".into(),
-                    sequence: "N".into()
-                }
-            ]
-        );
-        let table = read_all(b"id,sequence\nx,ACG\n").unwrap();
-        assert_eq!(
-            table,
-            [Named {
-                id: "x".into(),
-                sequence: "ACG".into()
-            }]
-        );
-        let plain = read_all(b"ACG\t3.5\n\nTTT\n").unwrap();
-        assert_eq!(
-            plain[1],
-            Named {
-                id: "line3".into(),
-                sequence: "TTT".into()
-            }
-        );
-        let err = read_all(b">a\n>b\nAC\n").unwrap_err();
+        let text = b">a first\nACG\nTT\n>b\nN\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text).unwrap();
+        for (contents, name) in [(text.to_vec(), "s.fa"), (gz.finish().unwrap(), "s.fa.gz")] {
+            let fasta = read_all(&contents, name).unwrap();
+            let pairs: Vec<(&str, &str, usize)> = fasta
+                .iter()
+                .map(|r| (r.id.as_str(), r.sequence.as_str(), r.line))
+                .collect();
+            assert_eq!(pairs, [("a", "ACGTT", 1), ("b", "N", 4)]);
+        }
+        let err = read_all(b">a\n>b\nAC\n", "s.txt").unwrap_err();
         assert!(
             err.to_string()
                 .ends_with("s.txt:1: FASTA record \"a\" has no sequence"),
             "{err}"
         );
+        let err = read_all(b"AC\n\xff\xfe\n", "bin.txt").unwrap_err();
+        assert!(err.to_string().contains("bin.txt:2: cannot read"), "{err}");
     }
 
     #[test]
@@ -537,6 +494,26 @@ mod tests {
             err.ends_with("p.csv:2: expression \"x\" is not a number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn holdout_follows_the_sequence_not_the_file_order() {
+        // zlib.crc32(s) % 100 in Python: ACGT 58, TTTT 32, GATTACA 65, CCNA 27,
+        // AAAA 37, GGGG 80 (scripts/baseline_kmer.py applies the same rule).
+        let (_dir, path) = file(
+            b"ACGT\t1\nttTT\t2\nGATTACA\t3\nccna\t4\nAAAA\t5\nGGGG\t6\n",
+            "d.txt",
+        );
+        let (data, _) = read(&path, 8, false).unwrap();
+        let (train, val) = data.clone().split_holdout(40);
+        assert_eq!(val.labels, [2.0, 4.0, 5.0]);
+        assert_eq!(train.labels, [1.0, 3.0, 6.0]);
+        let (train, val) = data.split_holdout(60);
+        assert_eq!((train.labels, val.labels.len()), (vec![3.0, 6.0], 4));
+        // The rows keep their bases: the held-out one-hot equals the file's.
+        let (x, _) = val.batch(&[1], &Device::flex());
+        let expected = one_hot(&["TTTT"], 8).unwrap();
+        assert_eq!(x.into_data(), expected);
     }
 
     #[test]

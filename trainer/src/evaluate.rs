@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use burn::prelude::*;
+use promoscope_model::Model;
 use promoscope_model::metrics::{self, DreamScores, SubsetValues, pair_differences};
 use serde::Serialize;
 
 use crate::data::{Dataset, Pairs};
 use crate::predict::Scorer;
-use crate::train::predict;
 
 /// Agreement of predictions with measurements.
 #[derive(Clone, Debug, Serialize)]
@@ -47,6 +48,23 @@ pub struct Evaluation {
     pub missing_dream_subsets: Vec<String>,
 }
 
+/// Predictions of `model` (eval mode) for every row of `data`.
+pub fn predictions(model: &Model, data: &Dataset, batch_size: usize, device: &Device) -> Vec<f64> {
+    let indices: Vec<usize> = (0..data.len()).collect();
+    indices
+        .chunks(batch_size)
+        .flat_map(|chunk| {
+            let (x, _) = data.batch(chunk, device);
+            model
+                .forward(x)
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .expect("predictions are floats")
+        })
+        .map(f64::from)
+        .collect()
+}
+
 fn values(data: &Dataset, predicted: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (
         predicted.to_vec(),
@@ -76,7 +94,7 @@ pub fn evaluate(
     batch_size: usize,
 ) -> Result<Evaluation> {
     let device = &scorer.selected.device;
-    let (predicted, measured) = values(data, &predict(&scorer.model, data, batch_size, device));
+    let (predicted, measured) = values(data, &predictions(&scorer.model, data, batch_size, device));
     let mut groups = BTreeMap::new();
     groups.insert(
         "all".to_string(),
@@ -89,11 +107,11 @@ pub fn evaluate(
     if let Some(pairs) = pairs {
         let (alt_p, alt_m) = values(
             &pairs.alt,
-            &predict(&scorer.model, &pairs.alt, batch_size, device),
+            &predictions(&scorer.model, &pairs.alt, batch_size, device),
         );
         let (ref_p, ref_m) = values(
             &pairs.reference,
-            &predict(&scorer.model, &pairs.reference, batch_size, device),
+            &predictions(&scorer.model, &pairs.reference, batch_size, device),
         );
         let (dp, dm) = (
             pair_differences(&alt_p, &ref_p),

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod data;
 pub mod evaluate;
+pub mod history;
 pub mod io;
 pub mod plot;
 pub mod predict;

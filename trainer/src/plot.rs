@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use promoscope_model::ism::{BASES, ScoredSubstitution};
 
-use crate::train::EpochMetrics;
+use crate::history::EpochMetrics;
 
 /// Text needs a font; this one is compiled in, so figures look the same on
 /// every machine, whatever fonts it has.

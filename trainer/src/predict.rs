@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use promoscope_model::encoding::{one_hot, reverse_complement};
+use promoscope_model::encoding::{encode_for, one_hot, reverse_complement};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Model, SelectedDevice, device::select_device};
 
-use crate::data::{Named, SequenceReader};
+use promoscope_model::records::Record;
+
+use crate::data::SequenceReader;
 use crate::io::AtomicFile;
 
 /// A model ready to score, and where it runs.
@@ -25,8 +27,7 @@ pub struct Scorer {
 
 impl Scorer {
     /// Loads `weights` onto `backend`.
-    pub fn load(weights_path: &Path, backend: &str) -> Result<Self> {
-        let backend: Backend = backend.parse()?;
+    pub fn load(weights_path: &Path, backend: Backend) -> Result<Self> {
         let selected = select_device(backend)?;
         let bytes = std::fs::read(weights_path)
             .with_context(|| format!("cannot read weights {}", weights_path.display()))?;
@@ -150,8 +151,8 @@ fn predict_into(
     }
     writeln!(csv, "{header}")?;
     let (mut scored, mut skipped) = (0, 0);
-    let mut batch: Vec<Named> = Vec::with_capacity(options.batch_size);
-    let mut flush = |batch: &mut Vec<Named>, csv: &mut dyn Write| -> Result<()> {
+    let mut batch: Vec<Record> = Vec::with_capacity(options.batch_size);
+    let mut flush = |batch: &mut Vec<Record>, csv: &mut dyn Write| -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -186,15 +187,7 @@ fn predict_into(
     let seq_len = scorer.info.config.seq_len;
     for record in SequenceReader::open(input)? {
         let record = record?;
-        let problem = match promoscope_model::encoding::encode(&record.sequence) {
-            Err(e) => Some(e.to_string()),
-            Ok(codes) if codes.len() > seq_len => Some(format!(
-                "{} bases, longer than the model's {seq_len}",
-                codes.len()
-            )),
-            Ok(_) => None,
-        };
-        if let Some(problem) = problem {
+        if let Err(problem) = encode_for(&record.sequence, seq_len) {
             if options.skip_bad {
                 skipped += 1;
                 continue;
@@ -218,13 +211,7 @@ pub fn ism_scores(
     batch_size: usize,
 ) -> Result<(f32, Vec<ScoredSubstitution>)> {
     let seq_len = scorer.info.config.seq_len;
-    let mutagenesis = Mutagenesis::new(sequence)?;
-    if mutagenesis.len() > seq_len {
-        bail!(
-            "sequence of {} bases is longer than the model's {seq_len}",
-            mutagenesis.len()
-        );
-    }
+    let mutagenesis = Mutagenesis::new(sequence, seq_len)?;
     let rows = mutagenesis.rows();
     let mut predictions = Vec::with_capacity(rows);
     for start in (0..rows).step_by(batch_size.max(1)) {

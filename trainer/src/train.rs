@@ -22,6 +22,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
+use crate::evaluate::predictions;
+use crate::history::EpochMetrics;
 use crate::io::write_atomic;
 use crate::plot;
 
@@ -140,33 +142,6 @@ pub struct SwaSettings {
     pub bn_batches: usize,
 }
 
-/// One validation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Optimizer steps so far.
-    pub step: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Mean training loss of the epoch.
-    pub train_loss: f64,
-    /// Validation Pearson r.
-    pub val_pearson: f64,
-    /// Validation Spearman ρ.
-    pub val_spearman: f64,
-    /// Validation Pearson r of the weight average (once averaging started).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub swa_pearson: Option<f64>,
-    /// Validation Spearman ρ of the weight average.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub swa_spearman: Option<f64>,
-    /// Training throughput of the epoch.
-    pub seq_per_s: f64,
-    /// Training seconds so far (across resumes).
-    pub wall_s: f64,
-}
-
 /// Where a run stands: what a checkpoint records besides weights and optimizer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Progress {
@@ -224,23 +199,6 @@ pub struct Outcome {
     pub history: Vec<EpochMetrics>,
     /// Stopped by Ctrl-C after saving a checkpoint.
     pub interrupted: bool,
-}
-
-/// Predictions of `model` (eval mode) for every row of `data`.
-pub fn predict(model: &Model, data: &Dataset, batch_size: usize, device: &Device) -> Vec<f64> {
-    let indices: Vec<usize> = (0..data.len()).collect();
-    indices
-        .chunks(batch_size)
-        .flat_map(|chunk| {
-            let (x, _) = data.batch(chunk, device);
-            model
-                .forward(x)
-                .into_data()
-                .try_into_vec_as::<f32>()
-                .expect("predictions are floats")
-        })
-        .map(f64::from)
-        .collect()
 }
 
 /// The checkpoint folder: `state.json` names the weights and optimizer files
@@ -385,170 +343,264 @@ pub fn train(
 ) -> Result<Outcome> {
     let out = &settings.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let device = selected.device.clone().autodiff();
-    let checkpoints = Checkpoints {
-        dir: out.join("checkpoint"),
-    };
-    let (mut model, mut optimizer, mut average, mut progress) = if has_checkpoint(out) {
-        checkpoints.load(&device, &selected.device, settings.loss_scale)?
-    } else {
-        device.seed(settings.seed);
-        let model = initial_model(&settings.model, &train.labels, &device);
-        let progress = Progress {
-            epoch: 1,
-            ..Progress::default()
+    let mut run = Run::start(settings, train, val, selected)?;
+    let mut model = run.model.take().expect("a started run has a model");
+    while run.progress.epoch <= settings.epochs {
+        let epoch = run.progress.epoch;
+        let epoch_start = Instant::now();
+        let order = run.order(epoch);
+        // Batches of at least two (batch norm needs two rows).
+        let batches: Vec<&[usize]> = order
+            .chunks(settings.batch_size)
+            .filter(|c| c.len() >= 2)
+            .collect();
+        let first = run.progress.batch.min(batches.len());
+        let bar = epoch_bar(epoch, settings.epochs, &batches[first..]);
+        let mut losses = PendingLosses::default();
+        for chunk in &batches[first..] {
+            model = run.step(model, chunk, settings.lr_at(epoch), &mut losses);
+            bar.inc(chunk.len() as u64);
+            if losses.0.len() >= PendingLosses::READ_EVERY {
+                losses.read_into(&mut run.progress.loss_sum);
+                let mean = run.progress.loss_sum / run.progress.batch as f64;
+                bar.set_message(format!("{mean:.4}"));
+            }
+            if interrupt.load(Ordering::SeqCst) {
+                losses.read_into(&mut run.progress.loss_sum);
+                bar.abandon();
+                run.checkpoint(&model)?;
+                return Ok(Outcome {
+                    history: run.progress.history,
+                    interrupted: true,
+                });
+            }
+        }
+        losses.read_into(&mut run.progress.loss_sum);
+        bar.finish_and_clear();
+        let trained: usize = batches[first..].iter().map(|c| c.len()).sum();
+        let seq_per_s = trained as f64 / epoch_start.elapsed().as_secs_f64();
+        let train_loss = run.progress.loss_sum / run.progress.batch.max(1) as f64;
+        run.progress.epoch += 1;
+        run.progress.batch = 0;
+        run.progress.loss_sum = 0.0;
+        if epoch.is_multiple_of(settings.val_every) || epoch == settings.epochs {
+            let entry = run.validate_and_save(&model, epoch, &batches, train_loss, seq_per_s)?;
+            on_epoch(&entry);
+        }
+        run.checkpoint(&model)?;
+    }
+    run.save(&model.valid(), "last.safetensors")?;
+    Ok(Outcome {
+        history: run.progress.history,
+        interrupted: false,
+    })
+}
+
+/// A run in progress: everything but the loop.
+struct Run<'a> {
+    settings: &'a TrainSettings,
+    train: &'a Dataset,
+    val: &'a Dataset,
+    selected: &'a SelectedDevice,
+    /// The training device: `selected`'s, with autodiff.
+    device: Device,
+    /// The model until the loop takes it (optimizer steps consume it).
+    model: Option<Model>,
+    optimizer: burn::optim::ModuleOptimizer,
+    average: Option<WeightAverage>,
+    progress: Progress,
+    checkpoints: Checkpoints,
+    /// When training began, counting the time of earlier sessions of the run.
+    start: Instant,
+    /// The model card of every weights file the run writes.
+    card: BTreeMap<String, String>,
+}
+
+impl<'a> Run<'a> {
+    /// From the output folder's checkpoint, or a fresh model.
+    fn start(
+        settings: &'a TrainSettings,
+        train: &'a Dataset,
+        val: &'a Dataset,
+        selected: &'a SelectedDevice,
+    ) -> Result<Self> {
+        let device = selected.device.clone().autodiff();
+        let checkpoints = Checkpoints {
+            dir: settings.out_dir.join("checkpoint"),
         };
-        (model, adam(settings.loss_scale), None, progress)
-    };
-    let card = BTreeMap::from([(
-        "trained_on".to_string(),
-        format!("{} sequences", train.len()),
-    )]);
-    let save = |model: &Model, name: &str| -> Result<()> {
-        let bytes = weights::to_bytes(model, &settings.model, &card, Precision::F32)?;
-        write_atomic(&out.join(name), &bytes)
-    };
-    let validate = |model: &Model| -> (f64, f64) {
-        let predicted = predict(model, val, settings.batch_size, &selected.device);
+        let (model, optimizer, average, progress) = if has_checkpoint(&settings.out_dir) {
+            checkpoints.load(&device, &selected.device, settings.loss_scale)?
+        } else {
+            device.seed(settings.seed);
+            let model = initial_model(&settings.model, &train.labels, &device);
+            let progress = Progress {
+                epoch: 1,
+                ..Progress::default()
+            };
+            (model, adam(settings.loss_scale), None, progress)
+        };
+        let start = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(progress.wall_s))
+            .unwrap_or_else(Instant::now);
+        let card = BTreeMap::from([(
+            "trained_on".to_string(),
+            format!("{} sequences", train.len()),
+        )]);
+        Ok(Run {
+            settings,
+            train,
+            val,
+            selected,
+            device,
+            model: Some(model),
+            optimizer,
+            average,
+            progress,
+            checkpoints,
+            start,
+            card,
+        })
+    }
+
+    /// The epoch's sequences in training order (a random slice of
+    /// `epoch_size`). The order and dropout depend only on (seed, epoch,
+    /// step): a resumed run repeats exactly what the interrupted one would
+    /// have done.
+    fn order(&self, epoch: usize) -> Vec<usize> {
+        let settings = self.settings;
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(
+            settings.seed.wrapping_add(epoch as u64),
+        ));
+        order.truncate(settings.epoch_size.min(order.len()));
+        order
+    }
+
+    /// One optimizer step on a batch, and the weight average's share of it.
+    fn step(
+        &mut self,
+        model: Model,
+        chunk: &[usize],
+        lr: f64,
+        losses: &mut PendingLosses,
+    ) -> Model {
+        let settings = self.settings;
+        let step = self.progress.step as u64;
+        self.device
+            .seed(settings.seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let (x, y) = self.train.batch(chunk, &self.device);
+        let loss = (model.forward(x) - y).powi_scalar(2).mean();
+        let scaled = loss.clone().mul_scalar(settings.loss_scale);
+        let grads = GradientsParams::from_grads(scaled.backward(), &model);
+        losses.push(loss.inner());
+        let model = self.optimizer.step(lr, model, grads);
+        self.progress.step += 1;
+        self.progress.batch += 1;
+        if let Some(swa) = &settings.swa
+            && self.progress.step >= swa.start
+            && (self.progress.step - swa.start).is_multiple_of(swa.every.max(1))
+        {
+            match &mut self.average {
+                Some(average) => average.add(&model),
+                None => self.average = Some(WeightAverage::new(&model)),
+            }
+            self.progress.swa_count = self.average.as_ref().map_or(0, |a| a.count);
+        }
+        model
+    }
+
+    /// Pearson and Spearman of a model (eval mode) on the validation set.
+    fn validate(&self, model: &Model) -> (f64, f64) {
+        let val = self.val;
+        let predicted = predictions(model, val, self.settings.batch_size, &self.selected.device);
         let measured: Vec<f64> = val.labels.iter().map(|&v| f64::from(v)).collect();
         (
             metrics::pearson(&predicted, &measured).unwrap_or(f64::NAN),
             metrics::spearman(&predicted, &measured).unwrap_or(f64::NAN),
         )
-    };
-
-    let start = Instant::now()
-        .checked_sub(std::time::Duration::from_secs_f64(progress.wall_s))
-        .unwrap_or_else(Instant::now);
-    while progress.epoch <= settings.epochs {
-        let epoch = progress.epoch;
-        let lr = settings.lr_at(epoch);
-        let epoch_start = Instant::now();
-        // The epoch's order and dropout depend only on (seed, epoch, step): a
-        // resumed run repeats exactly what the interrupted one would have done.
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(
-            settings.seed.wrapping_add(epoch as u64),
-        ));
-        order.truncate(settings.epoch_size.min(order.len()));
-        let batches: Vec<&[usize]> = order
-            .chunks(settings.batch_size)
-            .filter(|c| c.len() >= 2)
-            .collect();
-        let first = progress.batch.min(batches.len());
-        let bar = epoch_bar(epoch, settings.epochs, &batches[first..]);
-        let mut losses = PendingLosses::default();
-        for chunk in &batches[first..] {
-            device.seed(settings.seed ^ (progress.step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let (x, y) = train.batch(chunk, &device);
-            let loss = (model.forward(x) - y).powi_scalar(2).mean();
-            let scaled = loss.clone().mul_scalar(settings.loss_scale);
-            let grads = GradientsParams::from_grads(scaled.backward(), &model);
-            losses.push(loss.inner());
-            model = optimizer.step(lr, model, grads);
-            progress.step += 1;
-            progress.batch += 1;
-            if let Some(swa) = &settings.swa
-                && progress.step >= swa.start
-                && (progress.step - swa.start).is_multiple_of(swa.every.max(1))
-            {
-                match &mut average {
-                    Some(average) => average.add(&model),
-                    None => average = Some(WeightAverage::new(&model)),
-                }
-                progress.swa_count = average.as_ref().map_or(0, |a| a.count);
-            }
-            bar.inc(chunk.len() as u64);
-            if losses.0.len() >= PendingLosses::READ_EVERY {
-                losses.read_into(&mut progress.loss_sum);
-                bar.set_message(format!("{:.4}", progress.loss_sum / progress.batch as f64));
-            }
-            if interrupt.load(Ordering::SeqCst) {
-                losses.read_into(&mut progress.loss_sum);
-                bar.abandon();
-                progress.wall_s = start.elapsed().as_secs_f64();
-                let average = average.as_ref();
-                checkpoints.save(
-                    &model.valid(),
-                    &settings.model,
-                    &optimizer,
-                    average,
-                    &progress,
-                )?;
-                return Ok(Outcome {
-                    history: progress.history,
-                    interrupted: true,
-                });
-            }
-        }
-        losses.read_into(&mut progress.loss_sum);
-        bar.finish_and_clear();
-        let trained: usize = batches[first..].iter().map(|c| c.len()).sum();
-        let seq_per_s = trained as f64 / epoch_start.elapsed().as_secs_f64();
-        let train_loss = progress.loss_sum / progress.batch.max(1) as f64;
-        progress.epoch += 1;
-        progress.batch = 0;
-        progress.loss_sum = 0.0;
-        if epoch.is_multiple_of(settings.val_every) || epoch == settings.epochs {
-            let eval = model.valid();
-            let (val_pearson, val_spearman) = validate(&eval);
-            let (mut swa_pearson, mut swa_spearman) = (None, None);
-            if let (Some(average), Some(swa)) = (&mut average, &settings.swa) {
-                // Statistics for the averaged weights, from the epoch's first batches.
-                let refresh = batches
-                    .iter()
-                    .take(swa.bn_batches)
-                    .map(|chunk| train.batch(chunk, &selected.device).0);
-                average.model = swa::refresh_batch_norm(
-                    average.model.clone(),
-                    &settings.model,
-                    refresh,
-                    &device,
-                )?;
-                let (p, s) = validate(&average.model);
-                (swa_pearson, swa_spearman) = (Some(p), Some(s));
-                save(&average.model, "swa.safetensors")?;
-            }
-            let entry = EpochMetrics {
-                epoch,
-                step: progress.step,
-                lr,
-                train_loss,
-                val_pearson,
-                val_spearman,
-                swa_pearson,
-                swa_spearman,
-                seq_per_s,
-                wall_s: start.elapsed().as_secs_f64(),
-            };
-            on_epoch(&entry);
-            if progress.best_pearson.is_none_or(|best| val_pearson > best) {
-                progress.best_pearson = Some(val_pearson);
-                save(&eval, "best.safetensors")?;
-            }
-            progress.history.push(entry);
-            let log: String = progress
-                .history
-                .iter()
-                .map(|m| serde_json::to_string(m).map(|line| line + "\n"))
-                .collect::<Result<_, _>>()?;
-            write_atomic(&out.join("metrics.jsonl"), log.as_bytes())?;
-            plot::learning_curve(&progress.history, &out.join("learning_curve.png"))?;
-        }
-        progress.wall_s = start.elapsed().as_secs_f64();
-        checkpoints.save(
-            &model.valid(),
-            &settings.model,
-            &optimizer,
-            average.as_ref(),
-            &progress,
-        )?;
     }
-    save(&model.valid(), "last.safetensors")?;
-    Ok(Outcome {
-        history: progress.history,
-        interrupted: false,
-    })
+
+    /// Validates the model and the weight average (its batch-norm statistics
+    /// first recomputed from the epoch's first batches), keeps the best and
+    /// the average's weights, and writes `metrics.jsonl` and the curve.
+    fn validate_and_save(
+        &mut self,
+        model: &Model,
+        epoch: usize,
+        batches: &[&[usize]],
+        train_loss: f64,
+        seq_per_s: f64,
+    ) -> Result<EpochMetrics> {
+        let settings = self.settings;
+        let eval = model.valid();
+        let (val_pearson, val_spearman) = self.validate(&eval);
+        let (mut swa_pearson, mut swa_spearman) = (None, None);
+        if let (Some(mut average), Some(swa)) = (self.average.take(), &settings.swa) {
+            let refresh = batches
+                .iter()
+                .take(swa.bn_batches)
+                .map(|chunk| self.train.batch(chunk, &self.selected.device).0);
+            average.model = swa::refresh_batch_norm(
+                average.model.clone(),
+                &settings.model,
+                refresh,
+                &self.device,
+            )?;
+            let (p, s) = self.validate(&average.model);
+            (swa_pearson, swa_spearman) = (Some(p), Some(s));
+            self.save(&average.model, "swa.safetensors")?;
+            self.average = Some(average);
+        }
+        let entry = EpochMetrics {
+            epoch,
+            step: self.progress.step,
+            lr: settings.lr_at(epoch),
+            train_loss,
+            val_pearson,
+            val_spearman,
+            swa_pearson,
+            swa_spearman,
+            seq_per_s,
+            wall_s: self.start.elapsed().as_secs_f64(),
+        };
+        if self
+            .progress
+            .best_pearson
+            .is_none_or(|best| val_pearson > best)
+        {
+            self.progress.best_pearson = Some(val_pearson);
+            self.save(&eval, "best.safetensors")?;
+        }
+        self.progress.history.push(entry.clone());
+        let log: String = self
+            .progress
+            .history
+            .iter()
+            .map(|m| serde_json::to_string(m).map(|line| line + "\n"))
+            .collect::<Result<_, _>>()?;
+        let out = &settings.out_dir;
+        write_atomic(&out.join("metrics.jsonl"), log.as_bytes())?;
+        plot::learning_curve(&self.progress.history, &out.join("learning_curve.png"))?;
+        Ok(entry)
+    }
+
+    /// Writes `model` (eval mode) as `name` in the output folder, with the card.
+    fn save(&self, model: &Model, name: &str) -> Result<()> {
+        let bytes = weights::to_bytes(model, &self.settings.model, &self.card, Precision::F32)?;
+        write_atomic(&self.settings.out_dir.join(name), &bytes)
+    }
+
+    /// Saves the checkpoint: weights, optimizer, weight average, progress.
+    fn checkpoint(&mut self, model: &Model) -> Result<()> {
+        self.progress.wall_s = self.start.elapsed().as_secs_f64();
+        self.checkpoints.save(
+            &model.valid(),
+            &self.settings.model,
+            &self.optimizer,
+            self.average.as_ref(),
+            &self.progress,
+        )
+    }
 }
 
 /// A progress bar over an epoch's sequences (hidden when stderr is not a terminal).

@@ -136,6 +136,15 @@ fn train_then_predict_ism_and_export() {
     )));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), tsv);
     assert_png(&dir.path().join("ism.png"));
+    // An empty sequence is an error, as on the page.
+    let out = Command::new(env!("CARGO_BIN_EXE_promoscope"))
+        .args(["ism", "--weights", weights.to_str().unwrap()])
+        .args(["--backend", "flex", "--sequence", ""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("empty sequence"), "{stderr}");
 
     // evaluate: per-subset table and the DREAM scores from singles and pairs.
     let (test, pairs) = dream_test_files(&data, dir.path());
@@ -244,6 +253,61 @@ fn bad_lines_are_reported_with_file_and_line() {
 
     let out = run_line(&format!("train --data {} --backend cuda", data.display()));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend \"cuda\""));
+
+    // A file without sequences says so first, whatever the split.
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    for split in ["", "--holdout 15"] {
+        let out = run_line(&format!(
+            "train --data {} --config tiny --backend flex {split}",
+            empty.display()
+        ));
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("empty.txt holds no sequences"), "{stderr}");
+    }
+    let out = run_line(&format!("train --data {} --holdout 0", data.display()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--holdout"));
+}
+
+#[test]
+fn holdout_validates_on_the_sequences_the_crc_picks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 300);
+    let text = std::fs::read_to_string(&data).unwrap();
+    let held: usize = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_ascii_uppercase())
+        .filter(|s| s.len() <= 111 && crc32fast::hash(s.as_bytes()) % 100 < 20)
+        .count();
+    let usable = text.lines().count() - too_long(&data);
+    let run = dir.path().join("run");
+    let out = run_line(&format!(
+        "train --data {} --config tiny --backend flex --epochs 1 --epoch-size 64 --batch-size 32 --holdout 20 --no-swa --out {}",
+        data.display(),
+        run.display()
+    ));
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} sequences to train on, {held} to validate on (--holdout 20",
+            usable - held
+        )),
+        "{stderr}"
+    );
+    // A resumed run keeps the split: it is one of the saved options.
+    let saved = std::fs::read_to_string(run.join("train_args.json")).unwrap();
+    assert!(saved.contains("\"holdout\": 20"), "{saved}");
+    // evaluate --holdout scores the same sequences.
+    let out = ok(&run_line(&format!(
+        "evaluate --weights {} --data {} --backend flex --holdout 20 --json",
+        run.join("best.safetensors").display(),
+        data.display()
+    )));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["overall"]["n"], held, "{report}");
 }
 
 fn assert_png(path: &Path) {
@@ -331,6 +395,7 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(report["mixed_precision"], extra.contains("mixed"));
+        #[cfg(feature = "implicit-gemm")]
         assert_eq!(report["implicit_gemm"], extra.contains("implicit"));
         // The features this binary was built with (the tests' own), which
         // change what a GPU figure means, in the JSON and atop the table.
@@ -338,6 +403,7 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
             ("vulkan", cfg!(feature = "vulkan")),
             ("fusion", cfg!(feature = "fusion")),
             ("autotune", cfg!(feature = "autotune")),
+            ("implicit-gemm", cfg!(feature = "implicit-gemm")),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -349,14 +415,27 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
             built.join(", ")
         };
         assert!(table.starts_with("backend: flex"), "{table}");
+        let cpu = report["cpu"].as_str().unwrap();
         assert!(
             table
                 .lines()
                 .next()
                 .unwrap()
-                .ends_with(&format!("build features: {named}")),
+                .ends_with(&format!("build features: {named}; CPU: {cpu}")),
             "{table}"
         );
+        // The CPU's vector extensions, as this test process sees them.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+            assert_eq!(cpu.contains("avx512f"), avx512, "{cpu}");
+            assert_eq!(
+                cpu.contains("avx2"),
+                std::arch::is_x86_feature_detected!("avx2"),
+                "{cpu}"
+            );
+            assert!(cpu.starts_with("x86-64"), "{cpu}");
+        }
         (table, report)
     };
     let diff = |extra: &str| run(extra).1["golden_max_diff"].as_f64().unwrap();
@@ -364,9 +443,12 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
     assert!(full < 1e-4, "f32 golden output off by {full}");
     // The implicit GEMM is for GPUs: on flex the same convolutions, and the
     // table says so.
-    let (table, report) = run("--implicit-gemm");
-    assert_eq!(report["golden_max_diff"].as_f64().unwrap(), full);
-    assert!(table.contains("convolutions: flex's own"), "{table}");
+    #[cfg(feature = "implicit-gemm")]
+    {
+        let (table, report) = run("--implicit-gemm");
+        assert_eq!(report["golden_max_diff"].as_f64().unwrap(), full);
+        assert!(table.contains("convolutions: flex's own"), "{table}");
+    }
     let mixed = diff("--mixed-precision");
     // f16 rounds to 11 significant bits: visibly off, not wrong.
     assert!(

@@ -12,8 +12,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
-use promoscope_model::encoding::one_hot;
+use promoscope_model::encoding::{encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
+use promoscope_model::records::{self, Record};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Model, SelectedDevice};
 use serde::Serialize;
@@ -74,19 +75,46 @@ async fn select(backend: &str) -> Result<SelectedDevice, JsError> {
     }
 }
 
-/// Why `sequence` cannot be scored by a model reading `seq_len` bases, or
-/// `undefined` when it can (the same rules as the trainer's).
-#[wasm_bindgen(js_name = sequenceProblem)]
-pub fn sequence_problem(sequence: &str, seq_len: usize) -> Option<String> {
-    match promoscope_model::encoding::encode(sequence) {
-        Err(e) => Some(e.to_string()),
-        Ok(codes) if codes.is_empty() => Some("empty sequence".into()),
-        Ok(codes) if codes.len() > seq_len => Some(format!(
-            "{} bases, longer than the model's {seq_len}",
-            codes.len()
-        )),
-        Ok(_) => None,
+/// The records of pasted text that a model reading `seq_len` bases can
+/// score, and the lines it cannot, with why, in line order:
+/// `{records: [{id, sequence, line}], problems: [{line, id, problem}]}`. The
+/// parser of `promoscope predict` ([`records`]) and the sequence rule of
+/// every input ([`encode_for`]).
+#[wasm_bindgen(js_name = parseSequences)]
+pub fn parse_sequences(text: &str, seq_len: usize) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Problem {
+        line: usize,
+        id: String,
+        problem: String,
     }
+    #[derive(Serialize)]
+    struct Parsed {
+        records: Vec<Record>,
+        problems: Vec<Problem>,
+    }
+    let (parsed, unreadable) = records::parse(text);
+    let mut problems: Vec<Problem> = unreadable
+        .into_iter()
+        .map(|e| Problem {
+            line: e.line,
+            id: String::new(),
+            problem: e.problem,
+        })
+        .collect();
+    let mut records = Vec::with_capacity(parsed.len());
+    for record in parsed {
+        match encode_for(&record.sequence, seq_len) {
+            Ok(_) => records.push(record),
+            Err(e) => problems.push(Problem {
+                line: record.line,
+                id: record.id,
+                problem: e.to_string(),
+            }),
+        }
+    }
+    problems.sort_by_key(|p| p.line);
+    to_js(&Parsed { records, problems })
 }
 
 /// The reverse complement of a sequence (`N` stays `N`).
@@ -204,15 +232,7 @@ impl Promoscope {
 
 impl Promoscope {
     fn mutagenesis(&self, sequence: &str) -> Result<Mutagenesis, JsError> {
-        let mutagenesis = Mutagenesis::new(sequence)?;
-        let seq_len = self.info.config.seq_len;
-        if mutagenesis.len() > seq_len {
-            return Err(JsError::new(&format!(
-                "the sequence has {} bases; the model reads at most {seq_len}",
-                mutagenesis.len()
-            )));
-        }
-        Ok(mutagenesis)
+        Ok(Mutagenesis::new(sequence, self.info.config.seq_len)?)
     }
 
     async fn predict(&self, x: TensorData) -> Result<Vec<f32>, JsError> {

@@ -16,6 +16,8 @@ use burn::tensor::Distribution;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::device::is_flex;
+
 /// Inverted dropout, live only on an autodiff device (training mode).
 #[derive(Module, Debug)]
 pub struct Dropout {
@@ -44,7 +46,7 @@ impl Dropout {
             return x;
         }
         let keep = 1.0 - self.prob;
-        let mask = if device.clone().inner() == Device::flex() {
+        let mask = if is_flex(&device) {
             host_mask(x.dims(), keep, &device)
         } else {
             device_mask(x.dims(), keep, &device)

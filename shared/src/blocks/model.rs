@@ -3,11 +3,11 @@
 
 use burn::prelude::*;
 
+use crate::blocks::conv_block::{ConvBlock, ConvBlockConfig};
+use crate::blocks::head::{Head, HeadConfig};
+use crate::blocks::stem::{Stem, StemConfig};
+use crate::blocks::transformer::{TransformerConfig, TransformerLayer};
 use crate::config::ModelConfig;
-use crate::conv_block::{ConvBlock, ConvBlockConfig};
-use crate::head::{Head, HeadConfig};
-use crate::stem::{Stem, StemConfig};
-use crate::transformer::{TransformerConfig, TransformerLayer};
 
 /// A point of the forward pass whose activations the golden file records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

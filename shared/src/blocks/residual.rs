@@ -4,9 +4,9 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::conv::{Conv, ConvConfig};
-use crate::dropout::Dropout;
-use crate::norm::{BatchNorm, BatchNormConfig};
+use crate::kernels::conv::{Conv, ConvConfig};
+use crate::kernels::dropout::Dropout;
+use crate::kernels::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of a [`Residual`] stack.
 #[derive(Config, Debug)]

@@ -26,6 +26,8 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 
+use super::{ConvShape, pad_length};
+
 /// Outputs per tile.
 const TILE: usize = 4;
 /// Inputs (and products) per tile: a tile's outputs and one neighbour each side.
@@ -60,58 +62,25 @@ const OUTPUT: [[f32; POINTS]; TILE] = [
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
 
-/// Whether [`conv`] takes a convolution of `x` by `weight` (taps first): in
-/// f32 on flex, where its loops can read the values; with autodiff (training)
-/// natively only, both tensors on the same graph; kernel 3, or a wider kernel
-/// where [`grouped`] saves a quarter of the products or more and the input is
-/// wide enough for that to outweigh its transforms (block 2's entry in the
+/// Whether a kernel wider than 3 pays in groups of three taps ([`grouped`]):
+/// it saves a quarter of the products or more, and the input is wide enough
+/// (32 channels) for that to outweigh its transforms (block 2's entry in the
 /// seed config, not the stem's four channels).
-pub(crate) fn applies(x: &Tensor<3>, weight: &Tensor<3>, dilation: usize) -> bool {
-    let device = x.device();
-    let [_, length, channels_in] = x.dims();
-    let [kernel, _, _] = weight.dims();
-    let pays = kernel == 3 || {
-        let direct = kernel * length;
-        let (groups, pad) = spread(kernel, dilation);
-        let tiles = Tiles::new(length + 2 * pad, dilation).per_sequence;
-        channels_in >= 32 && 4 * groups * tiles * POINTS <= 3 * direct
-    };
-    pays && x.shape().num_elements() > 0
-        && weight.shape().num_elements() > 0
-        && x.dtype() == burn::tensor::DType::F32
-        && weight.dtype() == burn::tensor::DType::F32
-        && same_graph(&device, &weight.device())
-        && weight.device().inner() == device.clone().inner()
-        && device.inner() == Device::flex()
+pub(crate) fn grouped_pays(shape: &ConvShape) -> bool {
+    let direct = shape.kernel * shape.length;
+    let (groups, pad) = spread(shape.kernel, shape.dilation);
+    let tiles = Tiles::new(shape.length + 2 * pad, shape.dilation).per_sequence;
+    shape.channels_in >= 32 && 4 * groups * tiles * POINTS <= 3 * direct
 }
 
-/// Both off autodiff, or (natively) both on it with one checkpointing strategy.
-#[cfg(not(target_family = "wasm"))]
-fn same_graph(a: &Device, b: &Device) -> bool {
-    a.gradient_checkpointing_strategy() == b.gradient_checkpointing_strategy()
-}
-
-#[cfg(target_family = "wasm")]
-fn same_graph(a: &Device, b: &Device) -> bool {
-    !a.is_autodiff() && !b.is_autodiff()
-}
-
-/// A 'same' convolution without bias by Winograd's F(4, 3): kernel 3 as it
-/// is, wider (odd) kernels by [`grouped`].
+/// A kernel-3 'same' convolution without bias by Winograd's F(4, 3); on an
+/// autodiff device, one operation of its graph whose backward is Winograd's
+/// too.
 ///
 /// # Shapes
-/// - x: `[batch, length, in]`, weight: `[kernel, in, out]` (taps first)
+/// - x: `[batch, length, in]`, weight: `[3, in, out]` (taps first)
 /// - output: `[batch, length, out]`
-pub(crate) fn conv(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    match weight.dims()[0] {
-        3 => conv3(x, weight, dilation),
-        _ => grouped(x, weight, dilation),
-    }
-}
-
-/// The kernel-3 case; on an autodiff device, one operation of its graph whose
-/// backward is Winograd's too.
-fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     #[cfg(not(target_family = "wasm"))]
     if x.device().is_autodiff() {
         return training::conv3(x, weight, dilation);
@@ -125,7 +94,7 @@ fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
 /// (one input transform for all); each group's outputs shifted into place
 /// and summed. Burn operations around [`conv3`], so autodiff needs nothing
 /// more.
-fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+pub(crate) fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     let [_, length, _] = x.dims();
     let [kernel, channels_in, channels_out] = weight.dims();
     let (groups, pad) = spread(kernel, dilation);
@@ -144,7 +113,7 @@ fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
         .reshape([groups, 3, channels_in, channels_out])
         .permute([1, 2, 0, 3])
         .reshape([3, channels_in, groups * channels_out]);
-    let z = conv3(crate::conv::pad_length(x, pad), taps, dilation);
+    let z = conv3(pad_length(x, pad), taps, dilation);
     (0..groups)
         .map(|g| {
             // Group g's centre tap, 3g + 1, lies this far from the kernel's.
@@ -566,7 +535,6 @@ mod tests {
         for (dilation, length) in [(1, 12), (1, 13), (2, 13), (3, 5), (8, 111), (8, 5), (4, 1)] {
             let x = Tensor::<3>::random([2, length, 6], normal, &device);
             let w = Tensor::<3>::random([3, 6, 5], normal, &device);
-            assert!(applies(&x, &w, dilation));
             let want = direct(&x, &w, dilation);
             let got = conv3(x, w, dilation)
                 .into_data()
@@ -578,35 +546,6 @@ mod tests {
             // transforms stays near 1e-6, a misplaced tap is off by ~1.
             assert!(diff < 1e-4, "dilation {dilation}, length {length}: {diff}");
         }
-    }
-
-    #[test]
-    fn leaves_f16_empty_mixed_and_unprofitable_kernels_to_the_tap_sum() {
-        let flex = Device::flex();
-        let x = Tensor::<3>::zeros([1, 8, 2], &flex);
-        let w = Tensor::<3>::zeros([3, 2, 4], &flex);
-        assert!(applies(&x, &w, 1));
-        let half = burn::tensor::FloatDType::F16;
-        assert!(!applies(&x.clone().cast(half), &w.clone().cast(half), 1));
-        assert!(!applies(&Tensor::zeros([1, 0, 2], &flex), &w, 1));
-        assert!(!applies(&x, &Tensor::zeros([3, 2, 0], &flex), 1));
-        // Wider kernels: block 2's entry (kernel 9, 384 channels, 27
-        // positions) is grouped; the stem's 4 channels in, and block 3's
-        // entry (kernel 7 on 6 positions, more products grouped), are not.
-        let block2 = Tensor::<3>::zeros([1, 27, 384], &flex);
-        assert!(applies(&block2, &Tensor::zeros([9, 384, 4], &flex), 1));
-        let stem = Tensor::<3>::zeros([1, 111, 4], &flex);
-        assert!(!applies(&stem, &Tensor::zeros([19, 4, 4], &flex), 1));
-        let block3 = Tensor::<3>::zeros([1, 6, 256], &flex);
-        assert!(!applies(&block3, &Tensor::zeros([7, 256, 4], &flex), 1));
-        // Training takes it natively, when both are on the graph.
-        let trained = flex.autodiff();
-        let (xt, wt) = (
-            Tensor::zeros([1, 8, 2], &trained),
-            Tensor::zeros([3, 2, 4], &trained),
-        );
-        assert!(applies(&xt, &wt, 1));
-        assert!(!applies(&xt, &w, 1) && !applies(&x, &wt, 1));
     }
 
     #[test]

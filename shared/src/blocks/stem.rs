@@ -3,8 +3,8 @@
 
 use burn::prelude::*;
 
-use crate::conv::{Conv, ConvConfig, conv1d_same};
-use crate::norm::{BatchNorm, BatchNormConfig};
+use crate::kernels::conv::{Conv, ConvConfig, conv1d_same};
+use crate::kernels::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of the [`Stem`].
 #[derive(Config, Debug)]

@@ -1,8 +1,9 @@
 //! The convolution as one implicit-GEMM kernel on GPUs: cubek's (burn's kernel
 //! library), on cooperative matrices (tensor cores), reading each position's
 //! `kernel × in` inputs where they lie instead of copying them into columns
-//! (im2col) or summing per-tap products (the tap sum). Opt-in
-//! ([`set_implicit_gemm`]) until a GPU run shows it pays. burn's own `conv1d`
+//! (im2col) or summing per-tap products (the tap sum). Built only with the
+//! cargo feature `implicit-gemm` and then opt-in ([`set_implicit_gemm`]),
+//! until a GPU run shows it pays. burn's own `conv1d`
 //! reaches this kernel only under `autotune`; otherwise it runs cubek's
 //! direct kernel.
 //!
@@ -15,7 +16,7 @@
 //! Where cubek cannot run a shape (no cooperative matrices: WGSL, lavapipe,
 //! likely f32 on Vulkan; or no tile fits), the kernel falls back to cubek's
 //! direct one (in f32: it accumulates in its tensors' type), with a warning,
-//! and [`applies`] sends later convolutions of that shape back to `conv.rs`'s
+//! and [`available`] sends later convolutions of that shape back to the
 //! usual path (the tap sum or im2col). Errors cubek does not return but panics
 //! on (a driver's compilation failure) are not caught.
 
@@ -37,6 +38,8 @@ use burn_cubecl::kernel::{cast, into_contiguous};
 use burn_cubecl::ops::{permute_nchw_to_nhwc, permute_nhwc_to_nchw};
 use burn_cubecl::tensor::CubeTensor;
 
+use super::ConvShape;
+
 static WANTED: AtomicBool = AtomicBool::new(false);
 
 /// A convolution's shape as far as cubek's kernel choice goes: channels in,
@@ -48,7 +51,7 @@ static FAILED: Mutex<Vec<Key>> = Mutex::new(Vec::new());
 
 /// Makes every convolution on a wgpu device of this process run as cubek's
 /// implicit GEMM (`true`) or not (`false`, the default: the tap sum or im2col,
-/// `conv.rs`). Like [`crate::conv::set_half_products`], one switch for a run.
+/// [`super::ConvPath`]). Like [`super::set_half_products`], one switch for a run.
 pub fn set_implicit_gemm(on: bool) {
     WANTED.store(on, Ordering::Relaxed);
 }
@@ -70,16 +73,15 @@ fn failed(key: Key) -> bool {
         .contains(&key)
 }
 
-/// Whether [`conv`] takes this convolution: asked for, on a wgpu device, and
-/// neither its shape nor its input gradient's (out and in swapped) found
-/// unavailable.
-pub(crate) fn applies(x: &Tensor<3>, weight: &Tensor<3>) -> bool {
-    let [kernel, channels_in, channels_out] = weight.dims();
+/// Whether a convolution of `shape` in `dtype` may take [`conv`]: asked
+/// for, and neither its shape nor its input gradient's (out and in swapped)
+/// found unavailable. [`super::ConvPath::choose`] adds the rest (a GPU, not
+/// empty).
+pub(crate) fn available(shape: &ConvShape, dtype: DType) -> bool {
+    let (cin, cout, kernel) = (shape.channels_in, shape.channels_out, shape.kernel);
     WANTED.load(Ordering::Relaxed)
-        && x.device().inner() != Device::flex()
-        && x.shape().num_elements() > 0
-        && !failed((channels_in, channels_out, kernel, x.dtype()))
-        && !failed((channels_out, channels_in, kernel, x.dtype()))
+        && !failed((cin, cout, kernel, dtype))
+        && !failed((cout, cin, kernel, dtype))
 }
 
 /// A 'same' convolution without bias as one implicit-GEMM kernel.
@@ -260,9 +262,11 @@ impl<B: GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {
 
 #[cfg(test)]
 mod tests {
+    use burn::tensor::FloatDType;
+
+    use super::super::{ConvPath, ConvSite};
     use super::*;
     use crate::device::{Backend as Named, select_device};
-    use burn::tensor::FloatDType;
 
     /// In f16 too, the type mixed precision multiplies in (on lavapipe, the
     /// direct fallback runs in f32 and casts back: accumulating 384 × 3
@@ -274,7 +278,7 @@ mod tests {
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
         let x = Tensor::<3>::random([2, 70, 64], normal, &flex);
         let w = Tensor::<3>::random([3, 64, 32], normal, &flex) / 8.0;
-        let want = crate::conv::tap_sum(x.clone(), w.clone(), 2);
+        let want = ConvPath::TapSum.run(x.clone(), w.clone(), 2);
         let [x, w] = [x, w].map(|t| t.to_device(&gpu.device).cast(FloatDType::F16));
         let got = conv(x, w, 2);
         assert_eq!(got.dtype(), DType::F16);
@@ -295,7 +299,7 @@ mod tests {
         let on = |device: &Device, channels_in: usize| {
             let x = Tensor::<3>::zeros([2, 9, channels_in], device);
             let w = Tensor::<3>::zeros([3, channels_in, 5], device); // taps first
-            applies(&x, &w)
+            ConvPath::choose(&ConvSite::of(&x, &w, 1)) == ConvPath::ImplicitGemm
         };
         assert!(!on(&gpu.device, 7), "off unless asked for");
         set_implicit_gemm(true);
@@ -327,10 +331,10 @@ mod tests {
             let w = Tensor::<3>::random([kernel, 5, 4], normal, &flex); // taps first
             // A weighting per position and channel: a misrouted gradient shows.
             let r = Tensor::<3>::random([batch, length, 4], normal, &flex);
-            let run = |device: &Device, product: fn(Tensor<3>, Tensor<3>, usize) -> Tensor<3>| {
+            let run = |device: &Device, path: ConvPath| {
                 let [x, w, r] = [&x, &w, &r].map(|t| t.clone().to_device(device));
                 let [x, w] = [x, w].map(Tensor::require_grad);
-                let y = product(x.clone(), w.clone(), dilation);
+                let y = path.run(x.clone(), w.clone(), dilation);
                 let g = (y.clone() * r).sum().backward();
                 [y, x.grad(&g).unwrap(), w.grad(&g).unwrap()].map(|t| {
                     let dims = t.dims();
@@ -340,8 +344,8 @@ mod tests {
                     )
                 })
             };
-            let want = run(&flex, crate::conv::tap_sum);
-            let got = run(&gpu.device.clone().autodiff(), conv);
+            let want = run(&flex, ConvPath::TapSum);
+            let got = run(&gpu.device.clone().autodiff(), ConvPath::ImplicitGemm);
             for (name, (want, got)) in ["y", "dx", "dw"].into_iter().zip(want.iter().zip(&got)) {
                 assert_eq!(want.1, got.1, "{name}: shapes");
                 let scale = want.0.iter().fold(1f32, |m, v| m.max(v.abs()));

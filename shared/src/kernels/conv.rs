@@ -1,23 +1,45 @@
-//! The one convolution every block uses: 1-D, 'same' zero padding, channels last.
+//! The one convolution every block uses: 1-D, 'same' zero padding, channels
+//! last, and the ways to compute it.
 //!
-//! It is written as one matrix product per kernel tap rather than burn's
-//! `conv1d`, whose kernels were ~10× slower on the GPU for these shapes (see
-//! the team folder's `../shared/TOOLCHAIN.md`); a faster kernel replaces
-//! [`conv1d_same`] here and every block follows.
+//! [`conv1d_same`] is the convolution; [`ConvPath::choose`] is the one place
+//! that decides how it is computed, from the shapes, the device and the
+//! precision ([`ConvSite`]):
+//! - [`ConvPath::Winograd`]: kernel 3 by Winograd's F(4, 3), half the
+//!   multiplications, forward and backward (`conv/winograd.rs`): flex in f32.
+//! - [`ConvPath::WinogradGrouped`]: a wider kernel as kernel-3 convolutions
+//!   of its taps three by three, where that saves a quarter of the products
+//!   (the seed's block-2 entry): flex in f32.
+//! - [`ConvPath::TapSum`]: each tap's slice of the kernel times the input as
+//!   it lies, the products shifted into place and summed (`conv/tap_sum.rs`):
+//!   long sequences where the kernel's taps outweigh its outputs (block 1 on
+//!   a GPU).
+//! - [`ConvPath::Im2col`]: the padded input copied once per tap and
+//!   multiplied once (`conv/im2col.rs`): everything else (the stem, the short
+//!   blocks 2 and 3 on a GPU or in f16).
+//! - `ConvPath::ImplicitGemm` (cargo feature `implicit-gemm`): cubek's
+//!   implicit-GEMM kernel on a GPU (`conv/implicit_gemm.rs`), an experiment
+//!   not yet timed on one.
 //!
-//! Mixed precision lives here too: [`set_half_products`] makes every
-//! convolution multiply in f16 (tensor cores on GPUs) while weights, norms,
-//! attention and the loss stay f32.
+//! All of them are written as matrix products (or loops over flex's values)
+//! rather than burn's `conv1d`, whose kernels were ~10× slower on the GPU for
+//! these shapes (`../shared/TOOLCHAIN.md`). Mixed precision lives here too:
+//! [`set_half_products`] makes every convolution multiply in f16 (tensor
+//! cores on GPUs) while weights, norms, attention and the loss stay f32.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::tensor::{DType, FloatDType};
 
-use crate::dense::rows_product;
-use crate::norm::{BatchNorm, per_channel};
-use crate::winograd;
+use crate::device::is_flex;
+use crate::kernels::norm::{BatchNorm, per_channel};
+
+mod im2col;
+#[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+pub mod implicit_gemm;
+mod tap_sum;
+mod winograd;
 
 static HALF_PRODUCTS: AtomicBool = AtomicBool::new(false);
 
@@ -110,11 +132,151 @@ impl Conv {
     }
 }
 
-/// Whether [`conv1d_same`] sums per-tap products (else: im2col); see there.
-fn takes_tap_sum(length: usize, channels_in: usize, channels_out: usize, kernel: usize) -> bool {
-    // Shortest sequence whose per-sequence products make the tap sum pay.
-    const MIN_LENGTH: usize = 64;
-    length >= MIN_LENGTH && kernel * channels_in > (kernel - 1) * channels_out
+/// A convolution as far as its path goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Sequences.
+    pub batch: usize,
+    /// Positions.
+    pub length: usize,
+    /// Input channels.
+    pub channels_in: usize,
+    /// Output channels.
+    pub channels_out: usize,
+    /// Kernel width (odd).
+    pub kernel: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+}
+
+/// A convolution and where it runs: what [`ConvPath::choose`] decides from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSite {
+    /// The shapes.
+    pub shape: ConvShape,
+    /// On burn's CPU backend (else a GPU through wgpu).
+    pub flex: bool,
+    /// Input and weight are f32 (else f16 products: mixed precision).
+    pub f32: bool,
+    /// Input and weight both on one autodiff graph, or both off one: what
+    /// Winograd's own backward needs (a constant weight in training is not).
+    pub tracked_alike: bool,
+    /// cubek's implicit GEMM was asked for ([`implicit_gemm::set_implicit_gemm`])
+    /// and has not failed on this shape.
+    #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+    pub implicit_gemm: bool,
+}
+
+/// The ways to one convolution; see the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPath {
+    /// cubek's implicit-GEMM kernel (GPU).
+    #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+    ImplicitGemm,
+    /// Winograd's F(4, 3) on a kernel of 3.
+    Winograd,
+    /// Winograd's F(4, 3) on a wider kernel's taps, three at a time.
+    WinogradGrouped,
+    /// One product per tap on the unshifted input, shifted and summed.
+    TapSum,
+    /// The columns of every position's taps, one product.
+    Im2col,
+}
+
+impl ConvPath {
+    /// The path of a convolution: the one place that decides.
+    pub fn choose(site: &ConvSite) -> ConvPath {
+        let s = &site.shape;
+        let empty = [s.batch, s.length, s.channels_in, s.channels_out].contains(&0);
+        if empty {
+            // Every path gives zeros; the tap sum asks the least of them.
+            return ConvPath::TapSum;
+        }
+        #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+        if site.implicit_gemm && !site.flex {
+            return ConvPath::ImplicitGemm;
+        }
+        if site.flex && site.f32 && site.tracked_alike {
+            if s.kernel == 3 {
+                return ConvPath::Winograd;
+            }
+            if winograd::grouped_pays(s) {
+                return ConvPath::WinogradGrouped;
+            }
+        }
+        // The tap sum runs `kernel` products `batch × length` deep and keeps
+        // no columns; im2col copies `kernel × in` values a position first.
+        // The tap sum pays on long sequences whose kernel's inputs outweigh
+        // its outputs (shortest that paid: 64 positions).
+        const MIN_LENGTH: usize = 64;
+        if s.length >= MIN_LENGTH && s.kernel * s.channels_in > (s.kernel - 1) * s.channels_out {
+            ConvPath::TapSum
+        } else {
+            ConvPath::Im2col
+        }
+    }
+
+    /// The path's name in reports and tests.
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+            ConvPath::ImplicitGemm => "implicit GEMM",
+            ConvPath::Winograd => "Winograd",
+            ConvPath::WinogradGrouped => "Winograd, grouped",
+            ConvPath::TapSum => "tap sum",
+            ConvPath::Im2col => "im2col",
+        }
+    }
+
+    /// Runs this path on `x` `[batch, length, in]` and `weight` `[kernel,
+    /// in, out]` (taps first): `[batch, length, out]`, without bias.
+    pub fn run(self, x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+        match self {
+            #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+            ConvPath::ImplicitGemm => implicit_gemm::conv(x, weight, dilation),
+            ConvPath::Winograd => winograd::conv3(x, weight, dilation),
+            ConvPath::WinogradGrouped => winograd::grouped(x, weight, dilation),
+            ConvPath::TapSum => tap_sum::tap_sum(x, weight, dilation),
+            ConvPath::Im2col => im2col::im2col(x, weight, dilation),
+        }
+    }
+}
+
+impl ConvSite {
+    /// The site of a convolution of `x` `[batch, length, in]` by `weight`
+    /// `[kernel, in, out]` (taps first).
+    pub fn of(x: &Tensor<3>, weight: &Tensor<3>, dilation: usize) -> Self {
+        let [batch, length, channels_in] = x.dims();
+        let [kernel, _, channels_out] = weight.dims();
+        let shape = ConvShape {
+            batch,
+            length,
+            channels_in,
+            channels_out,
+            kernel,
+            dilation,
+        };
+        let device = x.device();
+        ConvSite {
+            shape,
+            flex: is_flex(&device),
+            f32: x.dtype() == DType::F32 && weight.dtype() == DType::F32,
+            tracked_alike: same_graph(&device, &weight.device()),
+            #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
+            implicit_gemm: implicit_gemm::available(&shape, x.dtype()),
+        }
+    }
+}
+
+/// Both off autodiff, or (natively) both on it with one checkpointing strategy.
+#[cfg(not(target_family = "wasm"))]
+fn same_graph(a: &Device, b: &Device) -> bool {
+    a.gradient_checkpointing_strategy() == b.gradient_checkpointing_strategy()
+}
+
+#[cfg(target_family = "wasm")]
+fn same_graph(a: &Device, b: &Device) -> bool {
+    !a.is_autodiff() && !b.is_autodiff()
 }
 
 /// `y[b, l, o] = bias[o] + Σ_{t, c} x[b, l + (t - (k-1)/2)·dilation, c] · w[o, c, t]`,
@@ -153,38 +315,15 @@ pub fn conv1d_same(
 
 /// [`conv1d_same`] without the bias, in the inputs' float type.
 fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    let [_, length, channels_in] = x.dims();
-    let [channels_out, weight_in, kernel] = weight.dims();
+    let [_, _, channels_in] = x.dims();
+    let [_, weight_in, kernel] = weight.dims();
     assert_eq!(
         weight_in, channels_in,
         "conv weight expects {weight_in} input channels, input has {channels_in}"
     );
     assert!(kernel % 2 == 1, "conv kernel must be odd, got {kernel}");
     let weight = weight.permute([2, 1, 0]); // [kernel, in, out]
-
-    // Three ways to one convolution. On the CPU in f32, kernel-3
-    // convolutions take Winograd's F(4, 3), half the multiplications of the
-    // others, forward and backward (`winograd`), and so do wider kernels
-    // where their taps three by three save a quarter (the seed's block-2
-    // entry). Elsewhere (GPUs, f16, the stem, short sequences): im2col copies
-    // the padded input once per tap (`kernel × in` a position) and multiplies
-    // once, `batch × length` rows deep; the tap sum multiplies the input as it
-    // is by each tap's slice of the kernel, `kernel` products as deep, and
-    // adds the partial outputs shifted into place, keeping no columns for
-    // autodiff. So on a GPU block 1 (111 positions, 384 channels) takes the
-    // tap sum, the stem (4 channels in) and the short blocks 2 and 3 im2col
-    // (on flex, before Winograd, 1.5–2× faster there: docs/BENCHMARKS.md).
-    #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
-    if crate::gemm_conv::applies(&x, &weight) {
-        return crate::gemm_conv::conv(x, weight, dilation);
-    }
-    if winograd::applies(&x, &weight, dilation) {
-        winograd::conv(x, weight, dilation)
-    } else if takes_tap_sum(length, channels_in, channels_out, kernel) {
-        tap_sum(x, weight, dilation)
-    } else {
-        im2col(x, weight, dilation)
-    }
+    ConvPath::choose(&ConvSite::of(&x, &weight, dilation)).run(x, weight, dilation)
 }
 
 /// `x` with `pad` zeros before and after its length axis, as
@@ -201,79 +340,6 @@ pub fn pad_length(x: Tensor<3>, pad: usize) -> Tensor<3> {
     let [batch, _, channels] = x.dims();
     let zeros = Tensor::<3>::zeros([batch, pad, channels], (&x.device(), x.dtype()));
     Tensor::cat(vec![zeros.clone(), x, zeros], 1)
-}
-
-/// One product of the columns (every position's `kernel × in` inputs) with the
-/// kernel, `batch × length` rows deep.
-///
-/// # Shapes
-/// - x: `[batch, length, in]`, weight: `[kernel, in, out]`
-/// - output: `[batch, length, out]`
-fn im2col(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    let [batch, length, channels_in] = x.dims();
-    let [kernel, _, channels_out] = weight.dims();
-    let x = pad_length(x, dilation * (kernel - 1) / 2);
-    // The columns as one copy of a view: the kernel's window at every position
-    // (`unfold`, no copy), its taps in order, then the reshape, which copies
-    // each position's `kernel × in` values in runs of `in` (one run when
-    // undilated). Concatenating the taps instead copied twice, 3× slower on flex.
-    let span = dilation * (kernel - 1) + 1;
-    let windows: Tensor<4> = x.unfold(1, span, 1); // [batch, length, in, span]
-    let columns = windows
-        .slice(s![.., .., .., 0..;dilation as isize])
-        .permute([0, 1, 3, 2]) // [batch, length, kernel, in]
-        .reshape([batch * length, kernel * channels_in]);
-    let weight = weight.reshape([kernel * channels_in, channels_out]);
-    rows_product(columns, weight).reshape([batch, length, channels_out])
-}
-
-/// Each tap's slice of the kernel times the whole input, the product shifted
-/// by the tap's offset, summed. Shapes as [`im2col`].
-///
-/// Shifting the products keeps every product on the input as it lies in
-/// memory, one product `batch × length` rows deep ([`rows_product`]): no copy
-/// of each shifted tap on a GPU, and one weight gradient per tap rather than
-/// one per sequence summed afterwards (flex's training step 5–7% faster).
-pub(crate) fn tap_sum(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    let [batch, length, channels_in] = x.dims();
-    let [kernel, _, channels_out] = weight.dims();
-    let rows = x.reshape([batch * length, channels_in]);
-    (0..kernel)
-        .filter_map(|t| {
-            let offset = (t as isize - (kernel / 2) as isize) * dilation as isize;
-            // A tap that reaches past the sequence sees only zeros.
-            (offset.unsigned_abs() < length).then(|| {
-                let w = weight
-                    .clone()
-                    .narrow(0, t, 1)
-                    .reshape([channels_in, channels_out]);
-                let product = rows_product(rows.clone(), w);
-                shift(product.reshape([batch, length, channels_out]), offset)
-            })
-        })
-        .reduce(|sum, tap| sum + tap)
-        .unwrap_or_else(|| {
-            Tensor::zeros(
-                [batch, length, channels_out],
-                (&rows.device(), rows.dtype()),
-            )
-        })
-}
-
-/// `y[:, l] = p[:, l + offset]`, zero where `l + offset` is outside `p`;
-/// `|offset|` below the length.
-fn shift(p: Tensor<3>, offset: isize) -> Tensor<3> {
-    let [batch, length, channels] = p.dims();
-    let n = offset.unsigned_abs();
-    if n == 0 {
-        return p;
-    }
-    let zeros = Tensor::<3>::zeros([batch, n, channels], (&p.device(), p.dtype()));
-    if offset > 0 {
-        Tensor::cat(vec![p.narrow(1, n, length - n), zeros], 1)
-    } else {
-        Tensor::cat(vec![zeros, p.narrow(1, 0, length - n)], 1)
-    }
 }
 
 #[cfg(test)]
@@ -328,15 +394,14 @@ mod tests {
         y
     }
 
-    type Product = fn(Tensor<3>, Tensor<3>, usize) -> Tensor<3>;
-
-    /// The three ways to a convolution (Winograd's in groups of three taps
-    /// for wider kernels).
-    const PATHS: [(&str, Product); 3] = [
-        ("im2col", im2col),
-        ("tap sum", tap_sum),
-        ("Winograd", winograd::conv),
-    ];
+    /// Every path that runs on flex, and a kernel's Winograd path.
+    fn paths(kernel: usize) -> [ConvPath; 3] {
+        let winograd = match kernel {
+            3 => ConvPath::Winograd,
+            _ => ConvPath::WinogradGrouped,
+        };
+        [ConvPath::Im2col, ConvPath::TapSum, winograd]
+    }
 
     #[test]
     fn every_path_matches_the_definition() {
@@ -345,13 +410,12 @@ mod tests {
         // of three taps; elsewhere (GPUs, f16) 4 → 16 channels take im2col
         // (12 ≤ 32), 16 → 4 the tap sum (48 > 8) on long sequences and im2col
         // on short ones.
-        for (cin, cout, length, kernel, tap_sum) in [
-            (4, 16, 70, 3, false),
-            (16, 4, 70, 3, true),
-            (16, 4, 13, 3, false),
-            (64, 4, 27, 9, false),
+        for (cin, cout, length, kernel, elsewhere) in [
+            (4, 16, 70, 3, ConvPath::Im2col),
+            (16, 4, 70, 3, ConvPath::TapSum),
+            (16, 4, 13, 3, ConvPath::Im2col),
+            (64, 4, 27, 9, ConvPath::Im2col),
         ] {
-            assert_eq!(takes_tap_sum(length, cin, cout, kernel), tap_sum);
             let dims = [2, length, cin, cout, kernel];
             let x: Vec<f32> = (0..2 * length * cin)
                 .map(|i| ((i * 37) % 11) as f32 - 5.0)
@@ -364,10 +428,16 @@ mod tests {
                 let x = Tensor::from_data(TensorData::new(x.clone(), [2, length, cin]), &device);
                 let w = Tensor::from_data(TensorData::new(w.clone(), [cout, cin, kernel]), &device);
                 let taps_first = w.clone().permute([2, 1, 0]);
-                assert!(winograd::applies(&x, &taps_first, 2));
+                let site = ConvSite::of(&x, &taps_first, 2);
+                assert_eq!(ConvPath::choose(&site), paths(kernel)[2]);
+                let gpu = ConvSite {
+                    flex: false,
+                    ..site
+                };
+                assert_eq!(ConvPath::choose(&gpu), elsewhere);
                 let routed = ("conv1d_same", conv1d_same(x.clone(), w, None, 2));
-                let direct =
-                    PATHS.map(|(name, product)| (name, product(x.clone(), taps_first.clone(), 2)));
+                let direct = paths(kernel)
+                    .map(|path| (path.name(), path.run(x.clone(), taps_first.clone(), 2)));
                 for (name, y) in direct.into_iter().chain([routed]) {
                     let got = y.into_data().try_to_vec::<f32>().unwrap();
                     let diff = crate::max_abs_diff(&got, &want);
@@ -383,6 +453,126 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The seed model's convolutions, by name, at batch 64.
+    fn seed_convolutions() -> Vec<(&'static str, ConvShape)> {
+        let c = crate::ModelConfig::new();
+        let shape = |length, channels_in, channels_out, kernel, dilation| ConvShape {
+            batch: 64,
+            length,
+            channels_in,
+            channels_out,
+            kernel,
+            dilation,
+        };
+        let (c1, c2, c3, k) = (
+            c.block1_channels(),
+            c.block2_channels,
+            c.block3_channels,
+            c.res_kernel,
+        );
+        let (l1, l2) = (c.block1_len(), c.block2_len());
+        vec![
+            ("stem", shape(c.seq_len, 4, c1, c.stem_kernel, 1)),
+            ("block 1, dilation 1", shape(c.seq_len, c1, c1, k, 1)),
+            ("block 1, dilation 8", shape(c.seq_len, c1, c1, k, 8)),
+            ("block 2 entry", shape(l1, c1, c2, c.block2_kernel, 1)),
+            ("block 2, dilation 2", shape(l1, c2, c2, k, 2)),
+            ("block 3 entry", shape(l2, c2, c3, c.block3_kernel, 1)),
+            ("block 3, dilation 2", shape(l2, c3, c3, k, 2)),
+        ]
+    }
+
+    /// A site on flex from real tensors of `shape` (batch 1: only emptiness
+    /// depends on it): with autodiff and both tracked (training) or without.
+    fn flex_site(shape: ConvShape, training: bool, dtype: FloatDType) -> ConvSite {
+        let device = match training {
+            true => Device::flex().autodiff(),
+            false => Device::flex(),
+        };
+        let x = Tensor::<3>::zeros([1, shape.length, shape.channels_in], &device);
+        let w = Tensor::<3>::zeros(
+            [shape.kernel, shape.channels_in, shape.channels_out],
+            &device,
+        );
+        let (x, w) = match training {
+            true => (x.require_grad(), w.require_grad()),
+            false => (x, w),
+        };
+        let site = ConvSite::of(&x.cast(dtype), &w.cast(dtype), shape.dilation);
+        ConvSite { shape, ..site }
+    }
+
+    #[test]
+    fn the_seed_models_convolutions_take_these_paths() {
+        use ConvPath::{Im2col, TapSum, Winograd, WinogradGrouped};
+        // Columns: flex inference, flex training, flex in f16, a GPU in f32,
+        // a GPU in f16 (mixed precision).
+        let table = [
+            ("stem", [Im2col, Im2col, Im2col, Im2col, Im2col]),
+            (
+                "block 1, dilation 1",
+                [Winograd, Winograd, TapSum, TapSum, TapSum],
+            ),
+            (
+                "block 1, dilation 8",
+                [Winograd, Winograd, TapSum, TapSum, TapSum],
+            ),
+            (
+                "block 2 entry",
+                [WinogradGrouped, WinogradGrouped, Im2col, Im2col, Im2col],
+            ),
+            (
+                "block 2, dilation 2",
+                [Winograd, Winograd, Im2col, Im2col, Im2col],
+            ),
+            ("block 3 entry", [Im2col, Im2col, Im2col, Im2col, Im2col]),
+            (
+                "block 3, dilation 2",
+                [Winograd, Winograd, Im2col, Im2col, Im2col],
+            ),
+        ];
+        let convolutions = seed_convolutions();
+        assert_eq!(convolutions.len(), table.len());
+        for ((name, shape), (row, want)) in convolutions.into_iter().zip(table) {
+            assert_eq!(name, row);
+            let inference = flex_site(shape, false, FloatDType::F32);
+            let gpu = |f32| ConvSite {
+                flex: false,
+                f32,
+                ..inference
+            };
+            let sites = [
+                inference,
+                flex_site(shape, true, FloatDType::F32),
+                flex_site(shape, false, FloatDType::F16),
+                gpu(true),
+                gpu(false),
+            ];
+            let got = sites.map(|site| ConvPath::choose(&site));
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn winograd_is_left_for_empty_inputs_and_one_sided_graphs() {
+        let flex = Device::flex();
+        let trained = flex.clone().autodiff();
+        let path = |x: Tensor<3>, w: Tensor<3>| ConvPath::choose(&ConvSite::of(&x, &w, 1));
+        let x = Tensor::<3>::zeros([1, 8, 2], &flex);
+        let w = Tensor::<3>::zeros([3, 2, 4], &flex);
+        assert_eq!(path(x.clone(), w.clone()), ConvPath::Winograd);
+        let empty_x = Tensor::<3>::zeros([1, 0, 2], &flex);
+        assert_eq!(path(empty_x, w.clone()), ConvPath::TapSum);
+        let empty_w = Tensor::<3>::zeros([3, 2, 0], &flex);
+        assert_eq!(path(x.clone(), empty_w), ConvPath::TapSum);
+        // Training: both on the graph, or one side constant.
+        let xt = Tensor::<3>::zeros([1, 8, 2], &trained);
+        let wt = Tensor::<3>::zeros([3, 2, 4], &trained);
+        assert_eq!(path(xt.clone(), wt.clone()), ConvPath::Winograd);
+        assert_eq!(path(xt, w), ConvPath::Im2col);
+        assert_eq!(path(x, wt), ConvPath::Im2col);
     }
 
     #[test]
@@ -411,8 +601,8 @@ mod tests {
             let w = Tensor::<3>::random([kernel, 5, 4], normal, &device).require_grad();
             let mut outputs = Vec::new();
             let mut grads = Vec::new();
-            for (_, product) in PATHS {
-                let y = product(x.clone(), w.clone(), dilation);
+            for path in paths(kernel) {
+                let y = path.run(x.clone(), w.clone(), dilation);
                 // A weighting that differs per position and channel, so a
                 // gradient routed to the wrong tap or position shows.
                 let dims = y.dims();
@@ -457,19 +647,19 @@ mod tests {
             (false, true, Disabled),
             (true, true, Balanced),
         ] {
-            let grads = |product: Product| {
+            let grads = |path: ConvPath| {
                 let x = x.clone().with_gradient_checkpointing_strategy(strategy);
                 let w = w.clone().with_gradient_checkpointing_strategy(strategy);
                 let x = if track_x { x.require_grad() } else { x };
                 let w = if track_w { w.require_grad() } else { w };
                 // gelu keeps its input for the backward: under Balanced, a
                 // memory-bound child that checkpoints the convolution's output.
-                let y = burn::tensor::activation::gelu(product(x.clone(), w.clone(), 2));
+                let y = burn::tensor::activation::gelu(path.run(x.clone(), w.clone(), 2));
                 let g = y.sum().backward();
                 (x.grad(&g), w.grad(&g))
             };
             let what = format!("x {track_x}, w {track_w}, {strategy:?}");
-            let (want, got) = (grads(tap_sum), grads(winograd::conv));
+            let (want, got) = (grads(ConvPath::TapSum), grads(ConvPath::Winograd));
             assert_eq!(got.0.is_some(), track_x, "{what}");
             assert_eq!(got.1.is_some(), track_w, "{what}");
             for (want, got) in [(want.0, got.0), (want.1, got.1)] {

@@ -5,10 +5,10 @@ use burn::module::{Initializer, Param};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 
-use crate::dense::{Dense, DenseConfig};
-use crate::dropout::Dropout;
-use crate::norm::{LayerNorm, LayerNormConfig};
-use crate::relative_position::relative_position_basis;
+use crate::blocks::relative_position::relative_position_basis;
+use crate::kernels::dense::{Dense, DenseConfig};
+use crate::kernels::dropout::Dropout;
+use crate::kernels::norm::{LayerNorm, LayerNormConfig};
 
 /// Configuration of a [`TransformerLayer`].
 #[derive(Config, Debug)]

@@ -4,11 +4,11 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::attention_pool::{AttentionPool, AttentionPoolConfig};
-use crate::conv::{Conv, ConvConfig};
-use crate::dropout::Dropout;
-use crate::norm::{BatchNorm, BatchNormConfig};
-use crate::residual::{Residual, ResidualConfig};
+use crate::blocks::attention_pool::{AttentionPool, AttentionPoolConfig};
+use crate::blocks::residual::{Residual, ResidualConfig};
+use crate::kernels::conv::{Conv, ConvConfig};
+use crate::kernels::dropout::Dropout;
+use crate::kernels::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of a [`ConvBlock`].
 #[derive(Config, Debug)]

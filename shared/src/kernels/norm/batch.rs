@@ -212,7 +212,7 @@ impl<B: BatchStats, C: CheckpointStrategy> BatchStats for Autodiff<B, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::norm::per_channel;
+    use crate::kernels::norm::per_channel;
 
     type Values = Vec<(Vec<f32>, Vec<usize>)>;
 

@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::dense::{glorot, linear};
+use crate::kernels::dense::{glorot, linear};
 
 /// Configuration of an [`AttentionPool`].
 #[derive(Config, Debug)]

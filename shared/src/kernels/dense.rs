@@ -3,7 +3,8 @@
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
 
-use crate::norm::per_channel;
+use crate::device::is_flex;
+use crate::kernels::norm::per_channel;
 
 /// Configuration of a [`Dense`].
 #[derive(Config, Debug)]
@@ -116,7 +117,7 @@ fn blocked_product(x: Tensor<2>, w: Tensor<2>, blocks: usize) -> Tensor<2> {
 /// per block side by side and sums them (split-K); the stem's forward +
 /// backward took 11 ms (docs/BENCHMARKS.md).
 pub(crate) fn gpu_row_blocks(device: &Device, rows: usize) -> Option<usize> {
-    (device.clone().inner() != Device::flex()).then(|| row_blocks(rows))
+    (!is_flex(device)).then(|| row_blocks(rows))
 }
 
 /// The most blocks, up to 16, that divide `rows` evenly (1 for no rows).

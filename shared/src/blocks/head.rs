@@ -4,9 +4,9 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::dense::{Dense, DenseConfig};
-use crate::dropout::Dropout;
-use crate::norm::{BatchNorm, BatchNormConfig};
+use crate::kernels::dense::{Dense, DenseConfig};
+use crate::kernels::dropout::Dropout;
+use crate::kernels::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of the [`Head`].
 #[derive(Config, Debug)]

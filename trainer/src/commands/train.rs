@@ -1,0 +1,293 @@
+//! `promoscope train`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use promoscope::{data, io, train};
+use promoscope_model::device::select_device;
+use promoscope_model::kernels::conv::set_half_products;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use super::{DeviceArgs, ModelArgs, out};
+
+/// Train a model on DREAM-format data.
+///
+/// Example: promoscope train --data ../shared/data/dream2022_train_sample.txt --config tiny --epochs 3
+#[derive(clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct Args {
+    /// Training data: `SEQUENCE<TAB>EXPRESSION` lines or a TSV/CSV with a header; `.gz` ok.
+    #[arg(long, required_unless_present = "resume")]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    device: DeviceArgs,
+    /// Epochs [default: 850, the seed's 750 + 100].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Sequences per epoch (a random slice; the seed used 307,200).
+    #[arg(long, default_value_t = 307_200)]
+    epoch_size: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// The last this many epochs are the fine-tuning stage (the seed: 100)...
+    #[arg(long, default_value_t = 100)]
+    fine_tune_epochs: usize,
+    /// ...at this learning rate.
+    #[arg(long, default_value_t = 3e-5)]
+    fine_tune_lr: f64,
+    /// First optimizer step of stochastic weight averaging (the seed's
+    /// `tfa.optimizers.SWA` counts steps).
+    #[arg(long, default_value_t = 150)]
+    swa_start: usize,
+    /// Steps between averaged weights.
+    #[arg(long, default_value_t = 30)]
+    swa_every: usize,
+    /// Training batches run to recompute the averaged model's batch-norm statistics.
+    #[arg(long, default_value_t = 16)]
+    swa_bn_batches: usize,
+    /// Train without weight averaging.
+    #[arg(long)]
+    no_swa: bool,
+    /// Validation set: the last N sequences of the file (the seed used 104,448).
+    #[arg(long, default_value_t = 104_448)]
+    val_size: usize,
+    /// Validation set instead: the sequences whose CRC-32 mod 100 is below
+    /// PERCENT, a split fixed by the sequences alone (docs/TRAINING.md);
+    /// `scripts/baseline_kmer.py` holds out the same ones.
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..100))]
+    #[serde(default)]
+    holdout: Option<u32>,
+    /// Validate every this many epochs.
+    #[arg(long, default_value_t = 3)]
+    val_every: usize,
+    /// Seed for initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Skip malformed lines (and report them) instead of stopping.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Mixed precision: convolutions multiply in f16 (tensor cores on GPUs);
+    /// weights, norms, attention and the loss stay f32, and the loss is scaled
+    /// by 128 against f16 underflow. Saved weights are f32.
+    #[arg(long)]
+    #[serde(default)]
+    mixed_precision: bool,
+    /// Convolutions on a GPU as one implicit-GEMM kernel each (cubek's, on
+    /// tensor cores: with `--mixed-precision`) instead of a product per tap.
+    /// An experiment: shapes the kernel cannot run take the usual path.
+    #[cfg(feature = "implicit-gemm")]
+    #[arg(long)]
+    #[serde(default)]
+    implicit_gemm: bool,
+    /// Output folder.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Continue the run in this folder from its last checkpoint, with its saved
+    /// options (`--epochs` may raise the total).
+    #[arg(long)]
+    #[serde(skip)]
+    resume: Option<PathBuf>,
+}
+
+/// The options file a run keeps beside its weights, for `--resume`.
+const TRAIN_ARGS: &str = "train_args.json";
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let args = resolve(args)?;
+    let selected = select_device(args.device.backend)?;
+    eprintln!("backend: {selected}");
+    let (train_set, val_set) = read_split(&args)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    io::write_atomic(
+        &args.out.join(TRAIN_ARGS),
+        serde_json::to_string_pretty(&args)?.as_bytes(),
+    )?;
+    let settings = settings(&args);
+    set_half_products(args.mixed_precision);
+    #[cfg(feature = "implicit-gemm")]
+    super::implicit_gemm(args.implicit_gemm, &selected);
+    // Ctrl-C (or SIGTERM) asks for a checkpoint after the current step; a
+    // second one exits at once.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupt.clone())?;
+        signal_hook::flag::register(signal, interrupt.clone())?;
+    }
+    // Progress lines only: if stdout fails, training goes on; metrics.jsonl
+    // and the checkpoints keep every number.
+    let progress = |line: String| {
+        let _ = out(format_args!("{line}\n"));
+    };
+    progress(
+        "epoch  step       lr  train_loss  val_pearson  val_spearman  swa_pearson  seq/s".into(),
+    );
+    let outcome = train::train(
+        &settings,
+        &train_set,
+        &val_set,
+        &selected,
+        &interrupt,
+        |m| {
+            let swa = m.swa_pearson.map_or("-".to_string(), |p| format!("{p:.4}"));
+            progress(format!(
+                "{:>5} {:>5} {:>8.1e} {:>11.4} {:>12.4} {:>13.4} {:>12} {:>6.0}",
+                m.epoch,
+                m.step,
+                m.lr,
+                m.train_loss,
+                m.val_pearson,
+                m.val_spearman,
+                swa,
+                m.seq_per_s
+            ));
+        },
+    )?;
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: checkpoint saved; continue with `promoscope train --resume {}`",
+            settings.out_dir.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(best) = outcome
+        .history
+        .iter()
+        .max_by(|a, b| a.val_pearson.total_cmp(&b.val_pearson))
+    {
+        progress(format!(
+            "best: epoch {}, val Pearson {:.4}, Spearman {:.4}",
+            best.epoch, best.val_pearson, best.val_spearman
+        ));
+    }
+    progress(format!(
+        "weights: {}",
+        settings.out_dir.join("best.safetensors").display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The options to run with: as given, or a resumed run's saved ones
+/// (`--epochs` may raise the total).
+fn resolve(args: Args) -> Result<Args> {
+    Ok(match &args.resume {
+        Some(dir) => {
+            let path = dir.join(TRAIN_ARGS);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
+            let saved: Args = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a promoscope run", path.display()))?;
+            if !train::has_checkpoint(dir) {
+                bail!("cannot resume: {} has no checkpoint", dir.display());
+            }
+            Args {
+                epochs: args.epochs.or(saved.epochs),
+                out: dir.clone(),
+                ..saved
+            }
+        }
+        None => args,
+    })
+}
+
+/// The training file, read and split into training and validation sets.
+fn read_split(args: &Args) -> Result<(data::Dataset, data::Dataset)> {
+    let data_path = args
+        .data
+        .clone()
+        .expect("clap requires --data unless --resume");
+    let model = &args.model.config.config;
+    let (data, report) = data::read(&data_path, model.seq_len, args.skip_bad_lines)?;
+    eprintln!(
+        "read {} sequences from {} ({} longer than {} dropped, {} bad lines skipped)",
+        data.len(),
+        data_path.display(),
+        report.too_long,
+        model.seq_len,
+        report.bad_lines.len()
+    );
+    for (line, problem) in report.bad_lines.iter().take(5) {
+        eprintln!("  {}:{line}: {problem}", data_path.display());
+    }
+    if data.is_empty() {
+        bail!("{} holds no sequences", data_path.display());
+    }
+    if args.batch_size < 2 || args.val_every == 0 {
+        bail!("need --batch-size ≥ 2 and --val-every ≥ 1");
+    }
+    let (train_set, val_set) = match args.holdout {
+        Some(percent) => data.split_holdout(percent),
+        None => {
+            if args.val_size >= data.len() {
+                bail!(
+                    "--val-size {} leaves no training data ({} sequences read)",
+                    args.val_size,
+                    data.len()
+                );
+            }
+            data.split_tail(args.val_size)
+        }
+    };
+    eprintln!(
+        "{} sequences to train on, {} to validate on ({})",
+        train_set.len(),
+        val_set.len(),
+        match args.holdout {
+            Some(percent) => format!("--holdout {percent}: by each sequence's CRC-32"),
+            None => format!("--val-size {}: the file's last rows", args.val_size),
+        }
+    );
+    if train_set.is_empty() || val_set.len() < 2 {
+        bail!(
+            "the split leaves {} training and {} validation sequences: need at least 1 and 2",
+            train_set.len(),
+            val_set.len()
+        );
+    }
+    // The defaults are the seed's recipe, made for the 6.7 million DREAM
+    // sequences: say so when a file is far smaller.
+    if train_set.len() < 670_000 && args.batch_size == 1024 {
+        eprintln!(
+            "note: {} training sequences; the defaults (batch 1,024, epochs of 307,200) are the \
+             seed's recipe for 6.7 million: see docs/TRAINING.md for small data",
+            train_set.len()
+        );
+    }
+    Ok((train_set, val_set))
+}
+
+/// The loop's settings from the options.
+fn settings(args: &Args) -> train::TrainSettings {
+    train::TrainSettings {
+        model: args.model.config.config.clone(),
+        epochs: args.epochs.unwrap_or(850),
+        epoch_size: args.epoch_size,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        fine_tune_epochs: args.fine_tune_epochs,
+        fine_tune_lr: args.fine_tune_lr,
+        swa: (!args.no_swa).then_some(train::SwaSettings {
+            start: args.swa_start,
+            every: args.swa_every,
+            bn_batches: args.swa_bn_batches,
+        }),
+        val_every: args.val_every,
+        seed: args.seed,
+        out_dir: args.out.clone(),
+        loss_scale: if args.mixed_precision {
+            train::MIXED_LOSS_SCALE
+        } else {
+            1.0
+        },
+    }
+}

@@ -1,0 +1,86 @@
+// The active model: loading (the demo, a file, another backend) and its card.
+import { $ } from './dom.js';
+import { staff, stopRunning, workers } from './pool.js';
+
+const params = new URLSearchParams(location.search);
+let model = null; // describe() of the active model
+let modelName = '';
+
+// The DREAM flanks, for models whose metadata names none.
+const FLANKS = { flank_5: 'TGCATTTTTTTCACATC', flank_3: 'GGTTACGGCTGTT' };
+
+// The constant flanks the active model reads around its variable region:
+// its metadata's `flank_5` and `flank_3`, else the DREAM plasmid's.
+export function flanks() {
+  const m = model ? model.metadata : {};
+  return { flank5: m.flank_5 ?? FLANKS.flank_5, flank3: m.flank_3 ?? FLANKS.flank_3 };
+}
+
+export function init() {
+  if (params.get('backend')) $('#backend').value = params.get('backend');
+  $('#model-file').addEventListener('change', async (event) => {
+    const file = event.target.files[0];
+    if (file) await loadModel(await file.arrayBuffer(), file.name);
+    event.target.value = '';
+  });
+  $('#demo-model').addEventListener('click', () => loadDemo().catch(showModelError));
+  $('#backend').addEventListener('change', () => loadDemo().catch(showModelError));
+}
+
+export function setStatus(text, state) {
+  const status = $('#status');
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
+export async function loadModel(bytes, name) {
+  setStatus(`Loading ${name}…`, 'loading');
+  $('#model-error').hidden = true;
+  try {
+    await stopRunning();
+    const copy = bytes.slice(0); // workers[0] takes `bytes` itself
+    const description = await workers[0].call('load', { bytes, backend: $('#backend').value }, [bytes]);
+    await staff(description, copy, Number(params.get('workers')) || undefined);
+    model = description; modelName = name;
+    showCard();
+    const where = description.backend === 'cpu'
+      ? `the CPU (wasm, ${workers.length} worker${workers.length > 1 ? 's' : ''})` : 'WebGPU';
+    setStatus(`Ready: ${name} on ${where} — ${description.adapter}`, 'ready');
+  } catch (err) {
+    $('#model-error').textContent = `${name}: ${err.message}`;
+    $('#model-error').hidden = false;
+    setStatus(model ? `Ready: ${modelName} (unchanged)` : 'No model loaded', model ? 'ready' : 'error');
+  }
+}
+
+export async function loadDemo() {
+  const response = await fetch('demo.safetensors');
+  if (!response.ok) throw new Error(`demo.safetensors: HTTP ${response.status}`);
+  await loadModel(await response.arrayBuffer(), 'demo model');
+}
+
+function showCard() {
+  const m = model.metadata;
+  const entries = [
+    ['active model', modelName],
+    ['backend', `${model.backend} · ${model.adapter}${model.software ? ' (software adapter)' : ''}`],
+    ['input length', `${model.seq_len} bases`],
+    ['parameters', model.parameters.toLocaleString('en')],
+  ];
+  for (const [key, value] of Object.entries(m)) {
+    if (key !== 'config' && key !== 'format') entries.push([key.replaceAll('_', ' '), value]);
+  }
+  const card = $('#card');
+  card.replaceChildren();
+  for (const [key, value] of entries) {
+    const dt = document.createElement('dt'); dt.textContent = key;
+    const dd = document.createElement('dd'); dd.textContent = value;
+    card.append(dt, dd);
+  }
+  document.querySelectorAll('.seq-len').forEach((e) => { e.textContent = model.seq_len; });
+}
+
+export function showModelError(err) {
+  $('#model-error').textContent = err.message;
+  $('#model-error').hidden = false;
+}

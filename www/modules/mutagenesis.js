@@ -1,0 +1,158 @@
+// The Mutagenesis tab: every single-base substitution of one sequence
+// (ISM rows spread over the workers), heat map and logo, click to mutate, Undo.
+import { $, download } from './dom.js';
+import { flanks } from './model.js';
+import { chunks, spread, withProgress, workers } from './pool.js';
+
+const BASES = ['A', 'C', 'G', 'T'];
+const EXAMPLE = 'TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT';
+
+let ism = null;       // {sequence, reference, rows}
+const undoStack = []; // sequences before each applied mutation
+
+export function init() {
+  bindDownloads();
+  $('#ism-sequence').value = EXAMPLE;
+  $('#run-ism').addEventListener('click', () => runIsm($('#ism-sequence').value.trim()));
+  $('#undo').addEventListener('click', () => {
+    const previous = undoStack.pop();
+    $('#undo').disabled = undoStack.length === 0;
+    if (previous) { $('#ism-sequence').value = previous; runIsm(previous); }
+  });
+}
+
+async function runIsm(sequence) {
+  const problem = $('#ism-problem');
+  problem.hidden = true;
+  $('#ism-results').hidden = true;
+  try {
+    ism = await withProgress($('#ism'), (job) => mutagenesis(sequence, job));
+    renderIsm();
+  } catch (err) {
+    problem.textContent = err.cancelled ? 'Mutagenesis cancelled.' : err.message;
+    problem.hidden = false;
+  }
+}
+
+// Every row of the ISM batch (the reference, then each substitution), spread
+// over the workers, then the table.
+async function mutagenesis(sequence, job) {
+  const total = await workers[0].call('ismRows', { sequence });
+  const ranges = chunks(total);
+  const parts = await spread(ranges, (w, [start, end]) => w.call('ismScore', { sequence, start, end }), job);
+  const predictions = new Float32Array(total);
+  parts.forEach((part, i) => predictions.set(part, ranges[i][0]));
+  return workers[0].call('ismTable', { sequence, predictions });
+}
+
+// Blue lowers, red raises; white is the reference's score.
+function diverging(t) {
+  const s = Math.max(-1, Math.min(1, t));
+  const [r, g, b] = s < 0 ? [33, 102, 172] : [178, 24, 43];
+  const fade = (full) => Math.round(255 - (255 - full) * Math.abs(s));
+  return `rgb(${fade(r)},${fade(g)},${fade(b)})`;
+}
+
+function renderIsm() {
+  const { sequence, reference, rows } = ism;
+  const n = sequence.length;
+  const scale = Math.max(1e-6, ...rows.map((r) => Math.abs(r.delta)));
+  const [cell, left, logoHeight, top] = [9, 24, 60, 14];
+  const width = left + n * cell + 10;
+  const gridTop = top + logoHeight + 8;
+  const height = gridTop + 4 * cell * 1.6 + 30;
+  const cellHeight = cell * 1.6;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" id="ism-svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="9" role="img" aria-label="In-silico mutagenesis heat map and logo">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`];
+  // Flanks: shaded behind the variable region's edges.
+  const { flank5, flank3 } = flanks();
+  const [FLANK5, FLANK3] = [flank5.length, flank3.length];
+  const flank3Start = Math.max(FLANK5, n - FLANK3);
+  for (const [from, to] of [[0, Math.min(FLANK5, n)], [flank3Start, n]]) {
+    if (to > from) parts.push(`<rect x="${left + from * cell}" y="${top}" width="${(to - from) * cell}" height="${height - top - 16}" fill="#f2f2f2"/>`);
+  }
+  parts.push(`<text x="${left}" y="${top - 3}">5′ flank</text><text x="${left + FLANK5 * cell}" y="${top - 3}">variable region</text><text x="${left + flank3Start * cell}" y="${top - 3}">3′ flank</text>`);
+  // Logo: the reference base, as tall as the mean loss its substitutions cause
+  // (upward: the base helps expression; downward: it hurts).
+  const effect = new Array(n).fill(0);
+  const counts = new Array(n).fill(0);
+  for (const r of rows) { effect[r.substitution.position] -= r.delta; counts[r.substitution.position] += 1; }
+  const maxEffect = Math.max(1e-6, ...effect.map((e, i) => Math.abs(e / counts[i])));
+  const mid = top + logoHeight / 2;
+  for (let p = 0; p < n; p++) {
+    const e = effect[p] / counts[p];
+    const h = (Math.abs(e) / maxEffect) * (logoHeight / 2);
+    const base = sequence[p].toUpperCase();
+    const colour = { A: '#109648', C: '#255c99', G: '#f7b32b', T: '#d62839' }[base] || '#888';
+    if (h > 0.5) {
+      // A capital is ~6.5 units tall at font-size 9: scale it to h, flipped below the axis.
+      const sy = (h / 6.5) * (e >= 0 ? 1 : -1);
+      parts.push(`<text x="0" y="0" transform="translate(${left + p * cell} ${mid}) scale(${cell / 6} ${sy})" fill="${colour}" font-weight="bold">${base}</text>`);
+    }
+  }
+  parts.push(`<line x1="${left}" x2="${left + n * cell}" y1="${mid}" y2="${mid}" stroke="#999" stroke-width="0.5"/>`);
+  // Heat map: rows A, C, G, T; the reference base of each column outlined.
+  BASES.forEach((b, i) => parts.push(`<text x="${left - 12}" y="${gridTop + i * cellHeight + cellHeight * 0.75}">${b}</text>`));
+  for (let p = 0; p < n; p++) {
+    const refIndex = BASES.indexOf(sequence[p].toUpperCase());
+    if (refIndex >= 0) {
+      parts.push(`<rect x="${left + p * cell}" y="${gridTop + refIndex * cellHeight}" width="${cell}" height="${cellHeight}" fill="white" stroke="#444" stroke-width="0.6" class="ref"/>`);
+    }
+  }
+  for (const r of rows) {
+    const s = r.substitution;
+    const i = BASES.indexOf(s.alternative);
+    parts.push(`<rect class="cell" tabindex="0" x="${left + s.position * cell}" y="${gridTop + i * cellHeight}" width="${cell}" height="${cellHeight}" fill="${diverging(r.delta / scale)}" data-position="${s.position + 1}" data-ref="${s.reference}" data-alt="${s.alternative}" data-prediction="${r.prediction}" data-delta="${r.delta}"/>`);
+  }
+  for (let p = 0; p < n; p += 10) parts.push(`<text x="${left + p * cell}" y="${height - 6}">${p + 1}</text>`);
+  parts.push('</svg>');
+  $('#ism-figure').innerHTML = parts.join('');
+  $('#ism-summary').textContent = `Reference prediction ${reference.toFixed(4)}; ${rows.length} substitutions; colour scale ±${scale.toFixed(3)} (blue lowers, red raises expression).`;
+  $('#ism-results').hidden = false;
+  for (const rect of document.querySelectorAll('#ism-svg .cell')) {
+    const describe = () => {
+      const d = rect.dataset;
+      $('#ism-hover').textContent = `${d.ref}${d.position}${d.alt}: prediction ${Number(d.prediction).toFixed(4)} (Δ ${Number(d.delta) >= 0 ? '+' : ''}${Number(d.delta).toFixed(4)}). Click or press Enter to apply.`;
+    };
+    const apply = () => {
+      const d = rect.dataset;
+      const p = Number(d.position) - 1;
+      undoStack.push(ism.sequence);
+      $('#undo').disabled = false;
+      const mutated = ism.sequence.slice(0, p) + d.alt + ism.sequence.slice(p + 1);
+      $('#ism-sequence').value = mutated;
+      runIsm(mutated);
+    };
+    rect.addEventListener('mouseenter', describe);
+    rect.addEventListener('focus', describe);
+    rect.addEventListener('click', apply);
+    rect.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); apply(); } });
+  }
+}
+
+function bindDownloads() {
+  $('#download-ism').addEventListener('click', () => {
+    const lines = [`# reference prediction ${ism.reference}`, 'position,ref,alt,prediction,delta'];
+    for (const r of ism.rows) {
+      const s = r.substitution;
+      lines.push([s.position + 1, s.reference, s.alternative, r.prediction, r.delta].join(','));
+    }
+    download('promoscope-ism.csv', new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }));
+  });
+  $('#download-svg').addEventListener('click', () => {
+    download('promoscope-ism.svg', new Blob([$('#ism-svg').outerHTML], { type: 'image/svg+xml' }));
+  });
+  $('#download-png').addEventListener('click', async () => {
+    const svg = $('#ism-svg');
+    const image = new Image();
+    image.src = URL.createObjectURL(new Blob([svg.outerHTML], { type: 'image/svg+xml' }));
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = svg.width.baseVal.value * 2; canvas.height = svg.height.baseVal.value * 2;
+    const context = canvas.getContext('2d');
+    context.scale(2, 2);
+    context.drawImage(image, 0, 0);
+    URL.revokeObjectURL(image.src);
+    canvas.toBlob((blob) => download('promoscope-ism.png', blob), 'image/png');
+  });
+}

@@ -1,0 +1,129 @@
+// The model workers (www/worker.js), each with its own copy of the model, and
+// jobs spread over them. On the CPU backend there is one per core (a wasm
+// instance has one thread); on WebGPU one (the GPU is one device).
+// workers[0] parses and tabulates.
+const MAX_WORKERS = 8;
+const CHUNK = 32; // rows per call: progress and Cancel act between chunks
+// The model's code, downloaded and compiled once for every worker (failing
+// that, its URL: each worker then fetches it and reports what goes wrong).
+const WASM = 'promoscope-wasm_bg.wasm';
+const code = fetch(WASM)
+  .then((response) => {
+    if (!response.ok) throw new Error(`${WASM}: HTTP ${response.status}`);
+    return response.arrayBuffer();
+  })
+  .then((bytes) => WebAssembly.compile(bytes))
+  .catch(() => WASM);
+export const workers = [startWorker()];
+let running = null; // the job in progress: {stopped, cancelled, finished}
+
+export function startWorker() {
+  const worker = new Worker('worker.js');
+  code.then((module) => worker.postMessage({ type: 'init', module }));
+  const pending = new Map();
+  let nextId = 1;
+  worker.onmessage = ({ data }) => {
+    const job = pending.get(data.id);
+    if (!job) return;
+    pending.delete(data.id);
+    if (data.type === 'done') job.resolve(data.result);
+    else job.reject(new Error(data.message));
+  };
+  return {
+    call(type, payload = {}, transfer = []) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, type, ...payload }, transfer);
+      });
+    },
+    // Ends the thread; calls still waiting on it fail rather than hang.
+    stop() {
+      worker.terminate();
+      for (const job of pending.values()) job.reject(new Error('the model worker was stopped'));
+      pending.clear();
+    },
+  };
+}
+
+// After workers[0] has loaded a model: as many workers as the backend uses
+// (`cap`: the page's `?workers=N`), each with the same model. A worker that cannot
+// load it is let go.
+export async function staff(description, bytes, cap = MAX_WORKERS) {
+  const wanted = description.backend === 'cpu'
+    ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, cap, MAX_WORKERS)) : 1;
+  for (const extra of workers.splice(wanted)) extra.stop();
+  while (workers.length < wanted) workers.push(startWorker());
+  const helpers = workers.slice(1);
+  const loaded = await Promise.all(helpers.map((w) => {
+    const copy = bytes.slice(0);
+    return w.call('load', { bytes: copy, backend: 'cpu' }, [copy]).then(() => true, () => false);
+  }));
+  helpers.forEach((w, i) => {
+    if (loaded[i]) return;
+    w.stop();
+    workers.splice(workers.indexOf(w), 1);
+  });
+}
+
+// `[start, end)` ranges over `total` rows: at most CHUNK each, and enough of
+// them to give every worker one.
+export function chunks(total) {
+  const size = Math.max(1, Math.min(CHUNK, Math.ceil(total / workers.length)));
+  const ranges = [];
+  for (let start = 0; start < total; start += size) ranges.push([start, Math.min(total, start + size)]);
+  return ranges;
+}
+
+// `task(worker, range)` for every range, each on the next free worker; the
+// results in the ranges' order.
+export async function spread(ranges, task, job) {
+  const results = new Array(ranges.length);
+  let next = 0;
+  let done = 0;
+  await Promise.all(workers.map(async (w) => {
+    while (next < ranges.length && !job.stopped) {
+      const i = next++;
+      try {
+        results[i] = await task(w, ranges[i]);
+      } catch (err) {
+        job.stopped = true;
+        throw err;
+      }
+      job.progress(++done, ranges.length);
+    }
+  }));
+  if (job.cancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
+  return results;
+}
+
+// Runs `work(job)` with the section's progress bar and Cancel button.
+export async function withProgress(section, work) {
+  const bar = section.querySelector('progress');
+  const cancel = section.querySelector('.cancel');
+  const job = {
+    stopped: false,
+    cancelled: false,
+    progress: (done, total) => { bar.max = total; bar.value = done; },
+  };
+  bar.hidden = false; bar.removeAttribute('value');
+  cancel.hidden = false;
+  cancel.onclick = () => { job.cancelled = true; job.stopped = true; };
+  job.finished = work(job);
+  running = job;
+  try {
+    return await job.finished;
+  } finally {
+    if (running === job) running = null;
+    bar.hidden = true; cancel.hidden = true;
+  }
+}
+
+// Stops the job in progress (each worker finishes its chunk) before the
+// workers change.
+export async function stopRunning() {
+  const job = running;
+  if (!job) return;
+  job.cancelled = true; job.stopped = true;
+  await job.finished.catch(() => {});
+}
