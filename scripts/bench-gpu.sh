@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine, in one command (prepare with scripts/pack-gpu.sh; run
-# with the device tool, carry [".gpu", ".gl"]):
+# On the GPU machine, in one command (prepare with scripts/pack-gpu.sh, then
+# copy the working tree there with the git-ignored `.gpu/` and `.gl/`):
 # 1. promoscope (wgpu on Vulkan) and the PyTorch peer (cuDNN, strict fp32 and
 #    TF32) time the same three figures: a training step at batch 1024,
 #    inference at batch 4096, one 110-bp ISM; promoscope in f32 and in mixed
@@ -12,9 +12,9 @@
 #    each with a validation of 104,448: the second, warm one (the first
 #    compiles every kernel) is the base of the 850-epoch projection;
 # 4. host memory of training at the full DREAM scale: 6.7 M simulated lines
-#    read, then 20 steps (the goal: under 2 GB).
+#    read, then 20 steps (the target: under 2 GB).
 # Training steps print their peak resident memory (scripts/peak_rss.py).
-# Writes $OUT/bench-gpu.md (tables to append to docs/BENCHMARKS.md), the JSON
+# Writes $OUT/bench-gpu.md (tables for docs/BENCHMARKS.md's GPU rows), the JSON
 # files and $OUT/log.txt. Each step has a time cap; the whole stays under
 # BUDGET_S (570 s; on an H100, steps 1 and 3 took 200 s).
 set -uo pipefail
@@ -75,7 +75,7 @@ for run in f32:"f32" mixed:"mixed precision (f16 convolution products)"; do
   [[ -s "$out/$name.json" && -s "$out/peer.json" ]] || continue
   python3 scripts/bench_table.py --promoscope "$out/$name.json" --peer "$out/peer.json" \
     --title "GPU: $gpu, promoscope ${run#*:}, $(date -u +%F)" \
-    --notes "Command: \`bash scripts/bench-gpu.sh\` on the device machine. The peer's ISM batch has 334 rows (4 copies of the reference), promoscope's 331." \
+    --notes "Command: \`bash scripts/bench-gpu.sh\` on the GPU machine. The peer's ISM batch has 334 rows (4 copies of the reference), promoscope's 331." \
     >> "$out/bench-gpu.md"
 done
 cat "$out/bench-gpu.md" 2>/dev/null

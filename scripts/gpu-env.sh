@@ -1,5 +1,5 @@
 # Sourced (from the repository root) by the scripts that run on the GPU
-# machine: the Vulkan loader from the carried `.gl/` Debian packages, NVIDIA's
+# machine: the Vulkan loader from the copied `.gl/` Debian packages, NVIDIA's
 # Vulkan driver, and the release binaries from `.gpu/` (scripts/pack-gpu.sh)
 # unpacked to /tmp: /tmp/promoscope and any variants, /tmp/promoscope-NAME.
 if ! ldconfig -p | grep -q libvulkan; then

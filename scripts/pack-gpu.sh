@@ -5,13 +5,14 @@
 #   stripped, in `.gpu/promoscope.tar.xz`;
 # - the PyTorch peer, the golden file and the real DREAM sample;
 # - the Vulkan loader's Debian packages (in `.gl/`).
-# Then, with the device tool: run `bash scripts/bench-gpu.sh` (or
-# `bash scripts/profile-gpu.sh`), carry [".gpu", ".gl"].
+# Then copy the working tree with `.gpu/` and `.gl/` to the GPU machine and
+# run `bash scripts/bench-gpu.sh` (or `bash scripts/profile-gpu.sh`) there.
 # A build variant for scripts/variants-gpu.sh goes beside the default binary,
 # which it keeps: `NAME=plain FEATURES=vulkan` adds promoscope-plain. All the
 # binaries kept in target/gpu/packed go into one xz stream with a 256-MiB
 # dictionary, which finds what they share (three binaries: 24 MB, against 35
-# MB compressed one by one; the device tool carries 64 MiB in all);
+# MB compressed one by one; the copy to the GPU machine, tracked tree
+# included, has to stay under 64 MiB);
 # `rm -rf target/gpu/packed` drops old variants. Compression takes ~70 s a binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."

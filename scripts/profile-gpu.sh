@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine (prepare with scripts/pack-gpu.sh; run with the device
-# tool, carry [".gpu", ".gl"]): where the time of each stage goes, kernel by
+# On the GPU machine (prepare with scripts/pack-gpu.sh; copy the working tree
+# there with `.gpu/` and `.gl/`): where the time of each stage goes, kernel by
 # kernel, from cubecl's own profiler.
 #
 # A `cubecl.toml` in the working directory turns on cubecl's profiling logger
