@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # promoscope (flex, release build) against the PyTorch peer on this machine's
 # CPU, in one run: inference at batch 256, a training step at batch 64, and one
-# 110-bp ISM. Appends a table with the ratios to docs/BENCHMARKS.md.
+# 110-bp ISM. Writes the run's table into docs/BENCHMARKS.md and its ratios into
+# README.md (their cpu-tables blocks: one per x86-64 level, so a run on an
+# AVX-512 CPU replaces the last AVX-512 run and keeps the AVX2 one).
 #   bash scripts/bench-cpu.sh            # all cores
 #   THREADS=2 bash scripts/bench-cpu.sh
 # Needs PyTorch in python3 (`pip install torch numpy`: the PyPI build) and the
@@ -21,4 +23,4 @@ cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 python3 scripts/bench_table.py --promoscope "$tmp/promoscope.json" --peer "$tmp/peer.json" \
   --title "CPU: $cpu, $threads threads, $(date -u +%F)" \
   --notes "Command: \`THREADS=$threads bash scripts/bench-cpu.sh\`. Both in one run, one after the other." \
-  --append docs/BENCHMARKS.md
+  --benchmarks docs/BENCHMARKS.md --readme README.md

@@ -9,6 +9,7 @@ above 1 means promoscope is faster (for ISM: peer time ÷ promoscope time).
 """
 import argparse
 import json
+import os
 
 
 def main():
@@ -18,6 +19,8 @@ def main():
     ap.add_argument("--title", required=True)
     ap.add_argument("--notes", default="")
     ap.add_argument("--append")
+    ap.add_argument("--readme", help="write the ratios into this file's cpu-tables block (README.md)")
+    ap.add_argument("--benchmarks", help="write the table into this file's cpu-tables block (docs/BENCHMARKS.md)")
     args = ap.parse_args()
     ours = json.load(open(args.promoscope))
     peer = json.load(open(args.peer))
@@ -29,6 +32,8 @@ def main():
     # Builds before 2026-12-02 did not write their features.
     features = ours.get("features")
     features = "" if features is None else f", build features `{','.join(features) or 'none'}`"
+    if ours.get("cpu"):
+        features += f", vector extensions `{ours['cpu']}`"
     lines = [f"### {args.title}", "",
              f"promoscope {ours['promoscope']} on `{ours['backend']}`{features}{ours_golden}; PyTorch {peer['torch']} on "
              f"`{peer['device']}` (golden max diff {peer.get('golden_maxdiff_output', float('nan')):.1e}).",
@@ -75,6 +80,51 @@ def main():
     if args.append:
         with open(args.append, "a") as out:
             out.write("\n" + text)
+    level = ours.get("cpu", "unrecorded").split(" ")[0]
+    if args.readme:
+        ratios = readme_table(args.title, ours, peer, modes[0])
+        replace_cpu_block(args.readme, level, ratios)
+    if args.benchmarks:
+        replace_cpu_block(args.benchmarks, level, text.rstrip("\n").split("\n"))
+
+
+BEGIN, END = "<!-- cpu-tables -->", "<!-- /cpu-tables -->"
+
+
+def readme_table(title, ours, peer, mode):
+    """The three ratios of a run, for the README."""
+    rows = []
+    for f in ours["figures"]:
+        if f["key"] == "ism":
+            ratio = peer[f"ism_one_seq_ms_{mode}"] / (1000 * f["seconds"])
+        elif f["key"] in ("inference", "training"):
+            key = {"inference": "infer", "training": "train"}[f["key"]]
+            ratio = f["seq_per_s"] / peer[f"{key}_seq_per_s_{mode}"]
+        else:
+            continue
+        rows.append(f"| {f['what']} | {f['batch']} | {ratio:.2f}× |")
+    return [f"{title}; vector extensions `{ours.get('cpu', 'not recorded')}`; "
+            f"promoscope ÷ PyTorch {peer['torch']} {mode}, same run:", "",
+            "| figure | batch | promoscope ÷ PyTorch |", "|---|---:|---:|", *rows]
+
+
+def replace_cpu_block(path, level, lines):
+    """Writes `lines` as the block of CPUs of `level` (x86-64-v3, x86-64-v4...)
+    between the file's cpu-tables markers: a run replaces the last run on
+    the same kind of CPU and keeps the others. Written atomically."""
+    text = open(path).read()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path}: no {BEGIN} ... {END} markers")
+    open_mark, close_mark = f"<!-- cpu: {level} -->", f"<!-- /cpu: {level} -->"
+    block = "\n".join([open_mark, *lines, close_mark])
+    if open_mark in text:
+        start, end = text.index(open_mark), text.index(close_mark) + len(close_mark)
+    else:
+        start = end = text.index(END)
+        block += "\n"
+    with open(path + ".tmp", "w") as out:
+        out.write(text[:start] + block + text[end:])
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

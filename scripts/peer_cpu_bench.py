@@ -2,14 +2,14 @@
 
     python3 scripts/peer_cpu_bench.py [--peer ../shared/peer] [--threads 2] [--out FILE.json]
 
-It imports the peer's model (`hsayn_torch.py`, in the team folder; not copied
+It imports the peer's model (`hsayn_torch.py`, in ../shared/peer; not copied
 here), checks it against the golden traces, then times with `--threads` CPU
 threads: inference at `--infer-batch` (whole, and each stage alone, cut as
 `promoscope bench --stages` cuts), a training step (Adam, MSE) at
 `--train-batch`, and the in-silico mutagenesis of one 110-bp sequence (its 330
 substitutions and the reference in one batch, as `promoscope bench` does).
 Each figure is the median of `--repeats` runs after three warm-up runs, like
-promoscope's and the team's `peer_bench.py`. It prints JSON with `peer_bench.py`'s keys (fp32 only).
+promoscope's and the peer's own GPU script `peer_bench.py`. It prints JSON with `peer_bench.py`'s keys (fp32 only).
 """
 import argparse
 import json
@@ -89,7 +89,8 @@ def main():
         out = model(torch.from_numpy(golden["input.onehot"])).numpy()
     length = golden["input.onehot"].shape[1]
     res = {
-        "device": f"cpu ({args.threads} threads)",
+        # oneDNN's kernels follow the CPU: AVX512 or AVX2 (PyTorch's own word).
+        "device": f"cpu ({args.threads} threads, {torch.backends.cpu.get_cpu_capability()})",
         "torch": torch.__version__,
         "golden_maxdiff_output": float(np.abs(out - golden["trace.output"]).max()),
     }
