@@ -32,6 +32,8 @@ use crate::plot;
 pub struct TrainSettings {
     /// The network.
     pub model: ModelConfig,
+    /// A weights file (of `model`) to start from instead of a fresh network.
+    pub init: Option<Vec<u8>>,
     /// Epochs.
     pub epochs: usize,
     /// Sequences per epoch (a random slice of the training set, or all of it).
@@ -100,6 +102,7 @@ mod tests {
     fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
         let settings = |epochs| TrainSettings {
             model: ModelConfig::tiny(),
+            init: None,
             epochs,
             epoch_size: 1,
             batch_size: 2,
@@ -432,7 +435,10 @@ impl<'a> Run<'a> {
             checkpoints.load(&device, &selected.device, settings.loss_scale)?
         } else {
             device.seed(settings.seed);
-            let model = initial_model(&settings.model, &train.labels, &device);
+            let model = match &settings.init {
+                Some(bytes) => weights::load_into(settings.model.init(&device), bytes)?,
+                None => initial_model(&settings.model, &train.labels, &device),
+            };
             let progress = Progress {
                 epoch: 1,
                 ..Progress::default()

@@ -27,34 +27,47 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     device: DeviceArgs,
-    /// Epochs [default: 850, the seed's 750 + 100].
+    /// Hyperparameter preset: `seed` (the paper's, for the 6.7 million DREAM
+    /// sequences) or `small-data` (for 5,000–100,000 sequences, chosen on the
+    /// `--holdout 15` split of the DREAM sample: docs/TRAINING.md). The options
+    /// below override single values of it.
+    #[arg(long, value_enum, default_value_t = Recipe::Seed)]
+    #[serde(default)]
+    recipe: Recipe,
+    /// Start from these weights (e.g. a model pre-trained on sequences
+    /// labelled by a teacher) instead of a fresh network; the optimizer starts afresh.
+    #[arg(long, value_name = "SAFETENSORS", conflicts_with = "resume")]
+    #[serde(default)]
+    init: Option<PathBuf>,
+    /// Epochs [seed: 850, the seed's 750 + 100; small-data: 4].
     #[arg(long)]
     epochs: Option<usize>,
-    /// Sequences per epoch (a random slice; the seed used 307,200).
-    #[arg(long, default_value_t = 307_200)]
-    epoch_size: usize,
-    /// Batch size.
-    #[arg(long, default_value_t = 1024)]
-    batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-4)]
-    lr: f64,
-    /// The last this many epochs are the fine-tuning stage (the seed: 100)...
-    #[arg(long, default_value_t = 100)]
-    fine_tune_epochs: usize,
-    /// ...at this learning rate.
-    #[arg(long, default_value_t = 3e-5)]
-    fine_tune_lr: f64,
+    /// Sequences per epoch, a random slice [seed: 307,200; small-data: all].
+    #[arg(long)]
+    epoch_size: Option<usize>,
+    /// Batch size [seed: 1,024; small-data: 64].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Adam learning rate [seed: 1e-4; small-data: 5e-4].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// The last this many epochs are the fine-tuning stage [seed: 100; small-data: 1]...
+    #[arg(long)]
+    fine_tune_epochs: Option<usize>,
+    /// ...at this learning rate [seed: 3e-5; small-data: 1e-4].
+    #[arg(long)]
+    fine_tune_lr: Option<f64>,
     /// First optimizer step of stochastic weight averaging (the seed's
-    /// `tfa.optimizers.SWA` counts steps).
-    #[arg(long, default_value_t = 150)]
-    swa_start: usize,
-    /// Steps between averaged weights.
-    #[arg(long, default_value_t = 30)]
-    swa_every: usize,
-    /// Training batches run to recompute the averaged model's batch-norm statistics.
-    #[arg(long, default_value_t = 16)]
-    swa_bn_batches: usize,
+    /// `tfa.optimizers.SWA` counts steps) [seed: 150; small-data: 2 epochs].
+    #[arg(long)]
+    swa_start: Option<usize>,
+    /// Steps between averaged weights [seed: 30; small-data: a fifth of an epoch].
+    #[arg(long)]
+    swa_every: Option<usize>,
+    /// Training batches run to recompute the averaged model's batch-norm
+    /// statistics [16].
+    #[arg(long)]
+    swa_bn_batches: Option<usize>,
     /// Train without weight averaging.
     #[arg(long)]
     no_swa: bool,
@@ -67,9 +80,9 @@ pub struct Args {
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..100))]
     #[serde(default)]
     holdout: Option<u32>,
-    /// Validate every this many epochs.
-    #[arg(long, default_value_t = 3)]
-    val_every: usize,
+    /// Validate every this many epochs [seed: 3; small-data: 1].
+    #[arg(long)]
+    val_every: Option<usize>,
     /// Seed for initialisation, shuffling and dropout.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -102,6 +115,82 @@ pub struct Args {
 /// The options file a run keeps beside its weights, for `--resume`.
 const TRAIN_ARGS: &str = "train_args.json";
 
+/// `--recipe`: a named set of hyperparameters.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// The paper's, for the 6.7 million DREAM sequences.
+    #[default]
+    Seed,
+    /// For 5,000–100,000 sequences: every epoch one pass in batches of 64,
+    /// four passes, weight averaging from the third.
+    SmallData,
+}
+
+/// The hyperparameters a recipe and the options give, for a training set of
+/// `train_len` sequences.
+struct Hyper {
+    epochs: usize,
+    epoch_size: usize,
+    batch_size: usize,
+    lr: f64,
+    fine_tune_epochs: usize,
+    fine_tune_lr: f64,
+    swa_start: usize,
+    swa_every: usize,
+    swa_bn_batches: usize,
+    val_every: usize,
+}
+
+impl Hyper {
+    fn of(args: &Args, train_len: usize) -> Self {
+        let recipe = match args.recipe {
+            Recipe::Seed => Hyper {
+                epochs: 850,
+                epoch_size: 307_200,
+                batch_size: 1024,
+                lr: 1e-4,
+                fine_tune_epochs: 100,
+                fine_tune_lr: 3e-5,
+                swa_start: 150,
+                swa_every: 30,
+                swa_bn_batches: 16,
+                val_every: 3,
+            },
+            Recipe::SmallData => {
+                let batch_size = args.batch_size.unwrap_or(64);
+                let steps_per_epoch = train_len.div_ceil(batch_size.max(1));
+                Hyper {
+                    epochs: 4,
+                    epoch_size: train_len,
+                    batch_size,
+                    lr: 5e-4,
+                    fine_tune_epochs: 1,
+                    fine_tune_lr: 1e-4,
+                    swa_start: 2 * steps_per_epoch,
+                    swa_every: (steps_per_epoch / 5).max(1),
+                    swa_bn_batches: 16,
+                    val_every: 1,
+                }
+            }
+        };
+        Hyper {
+            epochs: args.epochs.unwrap_or(recipe.epochs),
+            epoch_size: args.epoch_size.unwrap_or(recipe.epoch_size),
+            batch_size: args.batch_size.unwrap_or(recipe.batch_size),
+            lr: args.lr.unwrap_or(recipe.lr),
+            fine_tune_epochs: args.fine_tune_epochs.unwrap_or(recipe.fine_tune_epochs),
+            fine_tune_lr: args.fine_tune_lr.unwrap_or(recipe.fine_tune_lr),
+            swa_start: args.swa_start.unwrap_or(recipe.swa_start),
+            swa_every: args.swa_every.unwrap_or(recipe.swa_every),
+            swa_bn_batches: args.swa_bn_batches.unwrap_or(recipe.swa_bn_batches),
+            val_every: args.val_every.unwrap_or(recipe.val_every),
+        }
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let args = resolve(args)?;
     let selected = select_device(args.device.backend)?;
@@ -113,7 +202,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &args.out.join(TRAIN_ARGS),
         serde_json::to_string_pretty(&args)?.as_bytes(),
     )?;
-    let settings = settings(&args);
+    let hyper = Hyper::of(&args, train_set.len());
+    if hyper.batch_size < 2 || hyper.val_every == 0 {
+        bail!("need --batch-size ≥ 2 and --val-every ≥ 1");
+    }
+    if train_set.len() < 670_000 && args.recipe == Recipe::Seed && args.batch_size.is_none() {
+        eprintln!(
+            "note: {} training sequences; the seed recipe (batch 1,024, epochs of 307,200) is \
+             made for 6.7 million: `--recipe small-data` is made for this size (docs/TRAINING.md)",
+            train_set.len()
+        );
+    }
+    let settings = settings(&args, &hyper)?;
     set_half_products(args.mixed_precision);
     #[cfg(feature = "implicit-gemm")]
     super::implicit_gemm(args.implicit_gemm, &selected);
@@ -222,9 +322,6 @@ fn read_split(args: &Args) -> Result<(data::Dataset, data::Dataset)> {
     if data.is_empty() {
         bail!("{} holds no sequences", data_path.display());
     }
-    if args.batch_size < 2 || args.val_every == 0 {
-        bail!("need --batch-size ≥ 2 and --val-every ≥ 1");
-    }
     let (train_set, val_set) = match args.holdout {
         Some(percent) => data.split_holdout(percent),
         None => {
@@ -254,34 +351,48 @@ fn read_split(args: &Args) -> Result<(data::Dataset, data::Dataset)> {
             val_set.len()
         );
     }
-    // The defaults are the seed's recipe, made for the 6.7 million DREAM
-    // sequences: say so when a file is far smaller.
-    if train_set.len() < 670_000 && args.batch_size == 1024 {
-        eprintln!(
-            "note: {} training sequences; the defaults (batch 1,024, epochs of 307,200) are the \
-             seed's recipe for 6.7 million: see docs/TRAINING.md for small data",
-            train_set.len()
-        );
-    }
     Ok((train_set, val_set))
 }
 
 /// The loop's settings from the options.
-fn settings(args: &Args) -> train::TrainSettings {
-    train::TrainSettings {
+fn settings(args: &Args, hyper: &Hyper) -> Result<train::TrainSettings> {
+    // A resumed run continues from its checkpoint, not from `--init`.
+    let init = match args
+        .init
+        .as_ref()
+        .filter(|_| !train::has_checkpoint(&args.out))
+    {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let info = promoscope_model::weights::read_info(&bytes)
+                .with_context(|| path.display().to_string())?;
+            if info.config != args.model.config.config {
+                bail!(
+                    "{}: its model config differs from --config {}",
+                    path.display(),
+                    args.model.config
+                );
+            }
+            Some(bytes)
+        }
+        None => None,
+    };
+    Ok(train::TrainSettings {
         model: args.model.config.config.clone(),
-        epochs: args.epochs.unwrap_or(850),
-        epoch_size: args.epoch_size,
-        batch_size: args.batch_size,
-        learning_rate: args.lr,
-        fine_tune_epochs: args.fine_tune_epochs,
-        fine_tune_lr: args.fine_tune_lr,
+        init,
+        epochs: hyper.epochs,
+        epoch_size: hyper.epoch_size,
+        batch_size: hyper.batch_size,
+        learning_rate: hyper.lr,
+        fine_tune_epochs: hyper.fine_tune_epochs,
+        fine_tune_lr: hyper.fine_tune_lr,
         swa: (!args.no_swa).then_some(train::SwaSettings {
-            start: args.swa_start,
-            every: args.swa_every,
-            bn_batches: args.swa_bn_batches,
+            start: hyper.swa_start,
+            every: hyper.swa_every,
+            bn_batches: hyper.swa_bn_batches,
         }),
-        val_every: args.val_every,
+        val_every: hyper.val_every,
         seed: args.seed,
         out_dir: args.out.clone(),
         loss_scale: if args.mixed_precision {
@@ -289,5 +400,5 @@ fn settings(args: &Args) -> train::TrainSettings {
         } else {
             1.0
         },
-    }
+    })
 }
