@@ -123,6 +123,67 @@ pub fn one_hot<S: AsRef<str>>(sequences: &[S], length: usize) -> Result<TensorDa
     Ok(TensorData::new(values, [sequences.len(), length, 4]))
 }
 
+/// The constant sequences a model reads around the variable region: the
+/// plasmid's, fixed in every measured sequence. A weights file names its own
+/// in the metadata (`flank_5`, `flank_3`); without them, the DREAM 2022
+/// library's ([`Flanks::dream`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flanks {
+    /// Before the variable region.
+    pub five: String,
+    /// After it.
+    pub three: String,
+}
+
+impl Flanks {
+    /// The DREAM 2022 library's flanks (the seed model's training data).
+    pub fn dream() -> Self {
+        Flanks {
+            five: "TGCATTTTTTTCACATC".into(),
+            three: "GGTTACGGCTGTT".into(),
+        }
+    }
+
+    /// A weights file's `flank_5` and `flank_3`, each falling back to DREAM's.
+    pub fn of(metadata: &std::collections::BTreeMap<String, String>) -> Self {
+        let dream = Self::dream();
+        Flanks {
+            five: metadata.get("flank_5").cloned().unwrap_or(dream.five),
+            three: metadata.get("flank_3").cloned().unwrap_or(dream.three),
+        }
+    }
+
+    /// Whether `sequence` starts with the 5' flank and ends with the 3' one
+    /// (either case).
+    pub fn surround(&self, sequence: &str) -> bool {
+        self.starts(sequence)
+            && self.ends(sequence)
+            && sequence.len() >= self.five.len() + self.three.len()
+    }
+
+    /// `sequence` inside the flanks, when it has neither of them (a variable
+    /// region alone) and fits a model of `length` positions with them; else
+    /// `None`. A sequence with one flank is left as it is.
+    pub fn add(&self, sequence: &str, length: usize) -> Option<String> {
+        let flanked = sequence.len() + self.five.len() + self.three.len();
+        (!self.starts(sequence)
+            && !self.ends(sequence)
+            && !sequence.is_empty()
+            && flanked <= length)
+            .then(|| format!("{}{sequence}{}", self.five, self.three))
+    }
+
+    fn starts(&self, sequence: &str) -> bool {
+        let (s, f) = (sequence.as_bytes(), self.five.as_bytes());
+        s.len() >= f.len() && s[..f.len()].eq_ignore_ascii_case(f)
+    }
+
+    fn ends(&self, sequence: &str) -> bool {
+        let (s, f) = (sequence.as_bytes(), self.three.as_bytes());
+        s.len() >= f.len() && s[s.len() - f.len()..].eq_ignore_ascii_case(f)
+    }
+}
+
 /// Reverse complement of a sequence; case is kept, N stays N.
 pub fn reverse_complement(sequence: &str) -> Result<String, EncodeError> {
     encode(sequence)?;
@@ -153,6 +214,30 @@ pub fn reverse_complement_one_hot(x: Tensor<3>) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flanks_are_recognised_and_added_only_where_missing_and_fitting() {
+        let flanks = Flanks::dream();
+        let region = "ACGT".repeat(20);
+        let full = format!("{}{region}{}", flanks.five, flanks.three);
+        assert!(flanks.surround(&full));
+        assert!(flanks.surround(&full.to_lowercase()));
+        assert!(!flanks.surround(&region));
+        assert_eq!(flanks.add(&region, 111).as_deref(), Some(full.as_str()));
+        assert_eq!(flanks.add(&full, 111), None, "already flanked");
+        assert_eq!(
+            flanks.add(&"A".repeat(82), 111),
+            None,
+            "too long with flanks"
+        );
+        assert_eq!(flanks.add("", 111), None);
+        let half = format!("{}{region}", flanks.five);
+        assert!(!flanks.surround(&half));
+        assert_eq!(flanks.add(&half, 111), None, "one flank: left as it is");
+        let metadata = [("flank_5".to_string(), "GG".to_string())].into();
+        let own = Flanks::of(&metadata);
+        assert_eq!((own.five.as_str(), own.three), ("GG", flanks.three));
+    }
 
     #[test]
     fn encodes_either_case_and_n() {

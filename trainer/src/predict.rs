@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use promoscope_model::encoding::{encode_for, one_hot, reverse_complement};
+use promoscope_model::encoding::{Flanks, encode_for, one_hot, reverse_complement};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Model, SelectedDevice, device::select_device};
@@ -58,6 +58,23 @@ pub struct PredictOptions {
     pub skip_bad: bool,
     /// Also report each prediction's quantile in this reference distribution.
     pub quantiles: Option<Quantiles>,
+    /// Put sequences without the model's flanks inside them (where they fit).
+    pub add_flanks: bool,
+}
+
+/// What `predict` did.
+#[derive(Debug, Default, PartialEq)]
+pub struct PredictReport {
+    /// Sequences scored.
+    pub scored: usize,
+    /// Sequences skipped (`skip_bad`).
+    pub skipped: usize,
+    /// Sequences given the model's flanks (`add_flanks`).
+    pub flanks_added: usize,
+    /// Sequences scored without the model's flanks, and the line of the first.
+    pub flanks_missing: usize,
+    /// The input line of the first sequence without flanks.
+    pub first_missing_line: Option<usize>,
 }
 
 /// A reference distribution, to map values to quantiles in [0, 1]: the seed
@@ -115,14 +132,13 @@ impl Quantiles {
     }
 }
 
-/// Scores every sequence of `input` into a CSV at `out` (stdout for `-`);
-/// returns (scored, skipped).
+/// Scores every sequence of `input` into a CSV at `out` (stdout for `-`).
 pub fn predict(
     scorer: &Scorer,
     input: &Path,
     out: &Path,
     options: &PredictOptions,
-) -> Result<(usize, usize)> {
+) -> Result<PredictReport> {
     if out.as_os_str() == "-" {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         let counts = predict_into(scorer, input, &mut stdout, options)?;
@@ -141,7 +157,7 @@ fn predict_into(
     input: &Path,
     csv: &mut dyn Write,
     options: &PredictOptions,
-) -> Result<(usize, usize)> {
+) -> Result<PredictReport> {
     let mut header = String::from("id,prediction");
     if options.rc_average {
         header.push_str(",prediction_rc_average");
@@ -150,7 +166,8 @@ fn predict_into(
         header.push_str(",quantile");
     }
     writeln!(csv, "{header}")?;
-    let (mut scored, mut skipped) = (0, 0);
+    let mut report = PredictReport::default();
+    let mut scored = 0;
     let mut batch: Vec<Record> = Vec::with_capacity(options.batch_size);
     let mut flush = |batch: &mut Vec<Record>, csv: &mut dyn Write| -> Result<()> {
         if batch.is_empty() {
@@ -185,14 +202,30 @@ fn predict_into(
         Ok(())
     };
     let seq_len = scorer.info.config.seq_len;
+    let flanks = Flanks::of(&scorer.info.metadata);
     for record in SequenceReader::open(input)? {
-        let record = record?;
+        let mut record = record?;
         if let Err(problem) = encode_for(&record.sequence, seq_len) {
             if options.skip_bad {
-                skipped += 1;
+                report.skipped += 1;
                 continue;
             }
             bail!("{}: sequence {}: {problem}", input.display(), record.id);
+        }
+        match options
+            .add_flanks
+            .then(|| flanks.add(&record.sequence, seq_len))
+            .flatten()
+        {
+            Some(flanked) => {
+                record.sequence = flanked;
+                report.flanks_added += 1;
+            }
+            None if !flanks.surround(&record.sequence) => {
+                report.flanks_missing += 1;
+                report.first_missing_line.get_or_insert(record.line);
+            }
+            None => {}
         }
         batch.push(record);
         if batch.len() == options.batch_size {
@@ -200,7 +233,8 @@ fn predict_into(
         }
     }
     flush(&mut batch, csv)?;
-    Ok((scored, skipped))
+    report.scored = scored;
+    Ok(report)
 }
 
 /// Every single-base substitution of `sequence`, scored: the reference

@@ -646,3 +646,106 @@ fn resume_without_a_checkpoint_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resume: cannot read"));
 }
+
+#[test]
+fn small_data_recipe_passes_over_the_data_and_init_starts_from_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 300);
+    let run = dir.path().join("run");
+    let out = run_line(&format!(
+        "train --data {} --config tiny --backend flex --recipe small-data --epochs 2 --holdout 20 --out {}",
+        data.display(),
+        run.display()
+    ));
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("note:"), "{stderr}");
+    let train_len: usize = stderr
+        .split(" sequences to train on")
+        .next()
+        .and_then(|head| head.rsplit('\n').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    // An epoch is one pass in batches of 64, validated after every epoch;
+    // the weight average starts after two passes.
+    let metrics = metrics_of(&run);
+    let steps_per_epoch = train_len.div_ceil(64) as u64;
+    assert_eq!(metrics.len(), 2);
+    assert_eq!(metrics[0]["step"], steps_per_epoch);
+    assert_eq!(metrics[1]["step"], 2 * steps_per_epoch);
+    assert_eq!(metrics[0]["lr"], 5e-4);
+    assert!(metrics[0]["swa_pearson"].is_null());
+    assert!(metrics[1]["swa_pearson"].is_f64());
+
+    // Zero epochs from --init: the run's weights are the init's.
+    let copy = dir.path().join("copy");
+    ok(&run_line(&format!(
+        "train --data {} --config tiny --backend flex --recipe small-data --epochs 0 --holdout 20 --init {} --out {}",
+        data.display(),
+        run.join("last.safetensors").display(),
+        copy.display()
+    )));
+    let predict = |weights: PathBuf| {
+        ok(&run_line(&format!(
+            "predict --weights {} --backend flex {}",
+            weights.display(),
+            data.display()
+        )))
+    };
+    assert_eq!(
+        predict(run.join("last.safetensors")),
+        predict(copy.join("last.safetensors"))
+    );
+
+    // Variable regions alone score as the full sequences with --add-flanks,
+    // and are flagged without it.
+    let (five, three) = ("TGCATTTTTTTCACATC", "GGTTACGGCTGTT");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let full: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .filter(|s| s.starts_with(five) && s.ends_with(three))
+        .take(20)
+        .collect();
+    let regions: String = full
+        .iter()
+        .map(|s| format!("{}\n", &s[five.len()..s.len() - three.len()]))
+        .collect();
+    let (full_file, region_file) = (dir.path().join("full.txt"), dir.path().join("regions.txt"));
+    std::fs::write(&full_file, full.join("\n")).unwrap();
+    std::fs::write(&region_file, regions).unwrap();
+    let weights = run.join("last.safetensors");
+    let scores = |extra: &str, file: &Path| {
+        run_line(&format!(
+            "predict --weights {} --backend flex {extra} {}",
+            weights.display(),
+            file.display()
+        ))
+    };
+    let flanked = scores("--add-flanks", &region_file);
+    assert_eq!(ok(&flanked), ok(&scores("", &full_file)));
+    assert!(String::from_utf8_lossy(&flanked.stderr).contains("20 sequences were put inside"));
+    let bare = scores("", &region_file);
+    ok(&bare);
+    let stderr = String::from_utf8_lossy(&bare.stderr);
+    assert!(
+        stderr.contains("warning: 20 sequences lack the model's flanks (the first at")
+            && stderr.contains("regions.txt:1)"),
+        "{stderr}"
+    );
+
+    // Weights of another config are refused before any training.
+    let out = run_line(&format!(
+        "train --data {} --config seed --backend flex --holdout 20 --init {} --out {}",
+        data.display(),
+        run.join("last.safetensors").display(),
+        dir.path().join("other").display()
+    ));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("its model config differs from --config seed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

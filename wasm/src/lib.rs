@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
-use promoscope_model::encoding::{encode_for, one_hot};
+use promoscope_model::encoding::{Flanks, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::records::{self, Record};
 use promoscope_model::weights::{self, WeightsInfo};
@@ -77,11 +77,19 @@ async fn select(backend: &str) -> Result<SelectedDevice, JsError> {
 
 /// The records of pasted text that a model reading `seq_len` bases can
 /// score, and the lines it cannot, with why, in line order:
-/// `{records: [{id, sequence, line}], problems: [{line, id, problem}]}`. The
-/// parser of `promoscope predict` ([`records`]) and the sequence rule of
-/// every input ([`encode_for`]).
+/// `{records: [{id, sequence, line, flanks}], problems: [{line, id, problem}]}`.
+/// `flanks` says whether a record holds the model's flanks (`present`), had
+/// them added (`added`, when `add_flanks` and they fit) or lacks them
+/// (`missing`). The parser of `promoscope predict` ([`records`]) and the
+/// sequence rule of every input ([`encode_for`]).
 #[wasm_bindgen(js_name = parseSequences)]
-pub fn parse_sequences(text: &str, seq_len: usize) -> Result<JsValue, JsError> {
+pub fn parse_sequences(
+    text: &str,
+    seq_len: usize,
+    flank5: String,
+    flank3: String,
+    add_flanks: bool,
+) -> Result<JsValue, JsError> {
     #[derive(Serialize)]
     struct Problem {
         line: usize,
@@ -89,10 +97,20 @@ pub fn parse_sequences(text: &str, seq_len: usize) -> Result<JsValue, JsError> {
         problem: String,
     }
     #[derive(Serialize)]
+    struct Row {
+        #[serde(flatten)]
+        record: Record,
+        flanks: &'static str,
+    }
+    #[derive(Serialize)]
     struct Parsed {
-        records: Vec<Record>,
+        records: Vec<Row>,
         problems: Vec<Problem>,
     }
+    let flanks = Flanks {
+        five: flank5,
+        three: flank3,
+    };
     let (parsed, unreadable) = records::parse(text);
     let mut problems: Vec<Problem> = unreadable
         .into_iter()
@@ -103,9 +121,25 @@ pub fn parse_sequences(text: &str, seq_len: usize) -> Result<JsValue, JsError> {
         })
         .collect();
     let mut records = Vec::with_capacity(parsed.len());
-    for record in parsed {
+    for mut record in parsed {
         match encode_for(&record.sequence, seq_len) {
-            Ok(_) => records.push(record),
+            Ok(_) => {
+                let added = add_flanks
+                    .then(|| flanks.add(&record.sequence, seq_len))
+                    .flatten();
+                let state = match added {
+                    Some(flanked) => {
+                        record.sequence = flanked;
+                        "added"
+                    }
+                    None if flanks.surround(&record.sequence) => "present",
+                    None => "missing",
+                };
+                records.push(Row {
+                    record,
+                    flanks: state,
+                });
+            }
             Err(e) => problems.push(Problem {
                 line: record.line,
                 id: record.id,
@@ -131,6 +165,9 @@ struct Description {
     software: bool,
     seq_len: usize,
     parameters: usize,
+    /// The flanks the model reads around the variable region.
+    flank_5: String,
+    flank_3: String,
     metadata: BTreeMap<String, String>,
 }
 
@@ -168,6 +205,7 @@ impl Promoscope {
 
     /// Backend, adapter, input length, parameter count and the model card.
     pub fn describe(&self) -> Result<JsValue, JsError> {
+        let flanks = Flanks::of(&self.info.metadata);
         to_js(&Description {
             backend: match self.selected.backend {
                 Backend::Flex => "cpu".into(),
@@ -177,6 +215,8 @@ impl Promoscope {
             software: self.selected.software,
             seq_len: self.info.config.seq_len,
             parameters: self.model.num_params(),
+            flank_5: flanks.five,
+            flank_3: flanks.three,
             metadata: self.info.metadata.clone(),
         })
     }

@@ -30,6 +30,11 @@ pub struct Args {
     /// mapping predictions to the uniform distribution as the seed did.
     #[arg(long, value_name = "REF")]
     quantile_normalize: Option<PathBuf>,
+    /// Put sequences that lack the model's constant flanks (its metadata's
+    /// `flank_5`/`flank_3`, else the DREAM plasmid's) inside them, e.g. 80-bp
+    /// variable regions; without it they are scored as they are, with a warning.
+    #[arg(long)]
+    add_flanks: bool,
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
@@ -47,8 +52,26 @@ pub fn run(args: Args) -> Result<()> {
             .as_deref()
             .map(Quantiles::read)
             .transpose()?,
+        add_flanks: args.add_flanks,
     };
-    let (scored, skipped) = predict::predict(&scorer, &args.input, &args.out, &options)?;
-    eprintln!("scored {scored} sequences, skipped {skipped}");
+    let report = predict::predict(&scorer, &args.input, &args.out, &options)?;
+    eprintln!(
+        "scored {} sequences, skipped {}",
+        report.scored, report.skipped
+    );
+    if report.flanks_added > 0 {
+        eprintln!(
+            "{} sequences were put inside the model's flanks",
+            report.flanks_added
+        );
+    }
+    if let Some(line) = report.first_missing_line {
+        eprintln!(
+            "warning: {} sequences lack the model's flanks (the first at {}:{line}); the model \
+             read them without the plasmid around the variable region. `--add-flanks` adds them",
+            report.flanks_missing,
+            args.input.display()
+        );
+    }
     Ok(())
 }
