@@ -18,4 +18,24 @@ for (const tab of document.querySelectorAll('[role=tab]')) {
 model.init();
 score.init();
 mutagenesis.init();
-model.loadDemo().catch((err) => { model.showModelError(err); model.setStatus('No model loaded', 'error'); });
+offlineCache()
+  .then(() => model.loadDemo())
+  .catch((err) => { model.showModelError(err); model.setStatus('No model loaded', 'error'); });
+
+// After one visit the page works offline (www/sw.js). On a first visit (or a
+// new build) the service worker downloads the page's files once, then the
+// model loads from its cache: nothing is downloaded twice.
+async function offlineCache() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    const registration = await navigator.serviceWorker.register('sw.js');
+    const worker = registration.installing || registration.waiting;
+    if (worker) {
+      await new Promise((resolve) => {
+        worker.addEventListener('statechange', () => { if (['activated', 'redundant'].includes(worker.state)) resolve(); });
+      });
+    }
+  } catch (err) {
+    console.warn(`no offline cache: ${err.message}`);
+  }
+}

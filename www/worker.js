@@ -16,6 +16,7 @@ const wasmReady = new Promise((resolve) => { init = resolve; })
 
 let model = null;
 let seqLen = 111;
+let flanks = ['', '']; // the model's 5' and 3' flanks
 let queue = Promise.resolve(); // one job at a time
 
 onmessage = (event) => {
@@ -42,14 +43,16 @@ const JOBS = {
     model = loaded;
     const description = model.describe();
     seqLen = description.seq_len;
+    flanks = [description.flank_5, description.flank_3];
     return description;
   },
 
   // The records of pasted text that the model can score, and why the others
   // can't: promoscope's one parser (the CLI's), compiled into the wasm module.
-  parse({ text }) {
+  // With addFlanks, sequences without the model's flanks get them when they fit.
+  parse({ text, addFlanks }) {
     requireModel();
-    return parseSequences(text, seqLen);
+    return parseSequences(text, seqLen, ...flanks, addFlanks);
   },
 
   // Predictions for checked sequences, and for their reverse complements.

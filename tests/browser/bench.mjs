@@ -12,6 +12,7 @@
 // adapter Chromium has (with --enable-unsafe-webgpu; on a machine without a
 // GPU that is SwiftShader, a CPU rasteriser: use few sequences there).
 import { appendFile, readFile } from 'node:fs/promises';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ism, launch, ready, score, serve } from './harness.mjs';
@@ -37,8 +38,23 @@ if (sequences.length < count) throw new Error(`${data}: only ${sequences.length}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cell = (xs, unit, digits) => `${median(xs).toFixed(digits)} ${unit} (${xs.map((x) => x.toFixed(digits)).join(', ')})`;
 
+// What a first visit downloads: the files served, raw and as a server would
+// send them compressed (gzip and brotli at their highest levels).
+async function transferSizes(files) {
+  const sizes = { raw: 0, gzip: 0, brotli: 0, files: files.length };
+  for (const file of files) {
+    const body = await readFile(file);
+    sizes.raw += body.length;
+    sizes.gzip += gzipSync(body, { level: 9 }).length;
+    sizes.brotli += brotliCompressSync(body).length;
+  }
+  return sizes;
+}
+const MB = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
 const server = await serve(dist);
 const columns = [], errors = [];
+let firstVisit = null;
 try {
   for (const backend of opts.backends.split(',')) {
     const browser = await launch(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : []);
@@ -46,11 +62,13 @@ try {
     page.on('pageerror', (e) => errors.push(e.message));
     const query = `?backend=${backend}${opts.workers ? `&workers=${opts.workers}` : ''}`;
     const loads = [], rates = [], isms = [];
+    Object.assign(server.downloads, { bytes: 0, files: [] });
     for (let run = 0; run < repeats; run += 1) {
       const started = Date.now();
       await page.goto(`${server.base}/${query}`);
       await ready(page, 'demo model');
       loads.push((Date.now() - started) / 1000);
+      if (run === 0) firstVisit ??= await transferSizes(server.downloads.files);
     }
     const status = (await page.textContent('#status')).trim();
     console.log(`== ${backend}: ${status}`);
@@ -84,6 +102,7 @@ const lines = [
   `|---|${columns.map(() => '---:').join('|')}|`,
   `| demo model load (navigation to ready) | ${columns.map((c) => cell(c.loads, 's', 1)).join(' | ')} |`,
   `| scoring ${count.toLocaleString('en-US')} real sequences (click to drawn table) | ${columns.map((c) => cell(c.rates, 'seq/s', 0)).join(' | ')} |`,
+  `| a first visit downloads (${firstVisit.files} files: raw / gzip -9 / brotli) | ${MB(firstVisit.raw)} / ${MB(firstVisit.gzip)} / ${MB(firstVisit.brotli)}${columns.length > 1 ? ' (the first backend)' : ''} |`,
   `| ISM of the ${columns[0].example.length}-bp example, ${columns[0].cells} substitutions (click to drawn heat map) | ${columns.map((c) => cell(c.isms, 's', 2)).join(' | ')} |`,
   '',
 ];

@@ -9,9 +9,10 @@ import { chromium } from 'playwright-core';
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
 
 /** Serves `dist` on a free port of 127.0.0.1 (a secure context: WebGPU needs
- * one). `downloads.wasm` counts the requests for the wasm module. */
+ * one). `downloads.wasm` counts the requests for the wasm module,
+ * `downloads.bytes` the bytes served, `downloads.files` the paths. */
 export async function serve(dist) {
-  const downloads = { wasm: 0 };
+  const downloads = { wasm: 0, bytes: 0, files: [] };
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
     if (path.endsWith('.wasm')) downloads.wasm += 1;
@@ -20,6 +21,8 @@ export async function serve(dist) {
       const body = await readFile(file);
       res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
       res.end(body);
+      downloads.bytes += body.length;
+      downloads.files.push(file);
     } catch {
       res.writeHead(404); res.end();
     }

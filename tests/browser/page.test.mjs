@@ -78,9 +78,12 @@ async function scenario(label, backend, flags, onCpu) {
   if (onCpu) {
     await cancelIsm(page, want.sequence);
     await badInput(page);
+    await variableRegions(page);
   }
+  if (onCpu) await offlineReload(page);
   check(external.length === 0, `no request leaves the page's origin (${external.join(', ')})`);
-  check(server.downloads.wasm === 1, `the wasm module is downloaded once for all workers (${server.downloads.wasm})`);
+  check(server.downloads.wasm === 1,
+    `the wasm module is downloaded once, by the offline cache, for all workers (${server.downloads.wasm})`);
   await browser.close();
 }
 
@@ -133,6 +136,44 @@ async function badInput(page) {
   await page.click('#run-ism');
   await page.waitForSelector('#ism-problem:not([hidden])');
   check((await page.textContent('#ism-problem')).includes('U'), 'a bad ISM sequence is explained');
+}
+
+// After one visit, with the network off, a reload loads the page and the demo
+// model from the offline cache, and scores as before.
+async function offlineReload(page) {
+  const cached = await page.evaluate(async () => {
+    const names = await caches.keys();
+    return (await (await caches.open(names[0])).keys()).map((r) => new URL(r.url).pathname);
+  });
+  check(['/promoscope-wasm_bg.wasm', '/demo.safetensors', '/worker.js'].every((f) => cached.includes(f)),
+    `the offline cache holds the page's files (${cached.length})`);
+  await page.context().setOffline(true);
+  try {
+    await page.reload();
+    await ready(page, 'demo model');
+    compare('offline reload: demo model predictions vs native', await score(page, expected.sequences), expected.demo_predictions);
+  } finally {
+    await page.context().setOffline(false);
+  }
+}
+
+// An 80-bp variable region pasted alone: flanked by default (scoring as the
+// full sequence), flagged when the box is cleared.
+async function variableRegions(page) {
+  const full = expected.sequences[0];
+  const region = full.slice(17, full.length - 13);
+  await page.click('#tab-score');
+  const rows = async () => page.$$eval('#score-table tbody tr',
+    (all) => all.map((r) => ({ flanks: r.dataset.flanks, prediction: Number(r.dataset.prediction) })));
+  const [added] = await score(page, [region]).then(rows);
+  check(added.flanks === 'added', `a variable region alone gets the flanks: ${added.flanks}`);
+  compare('flanked region vs the full sequence', [added.prediction], [expected.demo_predictions[0]]);
+  await page.uncheck('#add-flanks');
+  const [missing] = await score(page, [region]).then(rows);
+  const note = await page.textContent('#flank-note');
+  check(missing.flanks === 'missing' && /1 sequence\(s\) lack the model's flanks/.test(note),
+    `without the box it is flagged: ${missing.flanks}; ${note}`);
+  await page.check('#add-flanks');
 }
 
 try {

@@ -1,19 +1,16 @@
 // The active model: loading (the demo, a file, another backend) and its card.
 import { $ } from './dom.js';
-import { staff, stopRunning, workers } from './pool.js';
+import { init as startWorkers, staff, stopRunning, workers } from './pool.js';
 
 const params = new URLSearchParams(location.search);
 let model = null; // describe() of the active model
 let modelName = '';
 
-// The DREAM flanks, for models whose metadata names none.
-const FLANKS = { flank_5: 'TGCATTTTTTTCACATC', flank_3: 'GGTTACGGCTGTT' };
-
 // The constant flanks the active model reads around its variable region:
-// its metadata's `flank_5` and `flank_3`, else the DREAM plasmid's.
+// its metadata's `flank_5` and `flank_3`, else the DREAM plasmid's (decided
+// in the wasm module, `Flanks::of`).
 export function flanks() {
-  const m = model ? model.metadata : {};
-  return { flank5: m.flank_5 ?? FLANKS.flank_5, flank3: m.flank_3 ?? FLANKS.flank_3 };
+  return { flank5: model.flank_5, flank3: model.flank_3 };
 }
 
 export function init() {
@@ -37,6 +34,7 @@ export async function loadModel(bytes, name) {
   setStatus(`Loading ${name}…`, 'loading');
   $('#model-error').hidden = true;
   try {
+    startWorkers();
     await stopRunning();
     const copy = bytes.slice(0); // workers[0] takes `bytes` itself
     const description = await workers[0].call('load', { bytes, backend: $('#backend').value }, [bytes]);

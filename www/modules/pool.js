@@ -4,17 +4,25 @@
 // workers[0] parses and tabulates.
 const MAX_WORKERS = 8;
 const CHUNK = 32; // rows per call: progress and Cancel act between chunks
-// The model's code, downloaded and compiled once for every worker (failing
-// that, its URL: each worker then fetches it and reports what goes wrong).
 const WASM = 'promoscope-wasm_bg.wasm';
-const code = fetch(WASM)
-  .then((response) => {
-    if (!response.ok) throw new Error(`${WASM}: HTTP ${response.status}`);
-    return response.arrayBuffer();
-  })
-  .then((bytes) => WebAssembly.compile(bytes))
-  .catch(() => WASM);
-export const workers = [startWorker()];
+let code = null; // the compiled module (a promise), from init()
+export const workers = [];
+
+// Downloads and compiles the model's code once for every worker (failing
+// that, its URL: each worker then fetches it and reports what goes wrong),
+// and starts the first worker; once. The page loads its first model after the
+// offline cache is in place, so that the download goes through it.
+export function init() {
+  if (code) return;
+  code = fetch(WASM)
+    .then((response) => {
+      if (!response.ok) throw new Error(`${WASM}: HTTP ${response.status}`);
+      return response.arrayBuffer();
+    })
+    .then((bytes) => WebAssembly.compile(bytes))
+    .catch(() => WASM);
+  workers.push(startWorker());
+}
 let running = null; // the job in progress: {stopped, cancelled, finished}
 
 export function startWorker() {

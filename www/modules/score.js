@@ -4,6 +4,9 @@ import { $, csvField, download } from './dom.js';
 import { chunks, spread, withProgress, workers } from './pool.js';
 
 let scored = [];
+
+// The flanks column: whether a row holds the model's constant flanks.
+const FLANK_LABELS = { present: '', added: 'added', missing: 'missing ⚠' };
 let sortKey = 'index';
 let sortAscending = true;
 
@@ -26,8 +29,8 @@ export function init() {
     $('#score-results').hidden = true;
     try {
       const text = $('#sequences').value;
-      const rcAverage = $('#rc-average').checked;
-      const { rows, problems } = await withProgress($('#score'), (job) => score(text, rcAverage, job));
+      const options = { rcAverage: $('#rc-average').checked, addFlanks: $('#add-flanks').checked };
+      const { rows, problems } = await withProgress($('#score'), (job) => score(text, options, job));
       scored = rows;
       if (problems.length) {
         problemsBox.replaceChildren(...[
@@ -54,14 +57,14 @@ export function init() {
 
   $('#download-scores').addEventListener('click', () => {
     const rc = scored.some((r) => r.rc !== null);
-    const lines = [`id,sequence,length,prediction${rc ? ',prediction_rc_average' : ''}`];
-    for (const r of scored) lines.push([csvField(r.id), r.sequence, r.length, r.prediction, ...(rc ? [r.rc] : [])].join(','));
+    const lines = [`id,sequence,length,flanks,prediction${rc ? ',prediction_rc_average' : ''}`];
+    for (const r of scored) lines.push([csvField(r.id), r.sequence, r.length, r.flanks, r.prediction, ...(rc ? [r.rc] : [])].join(','));
     download('promoscope-predictions.csv', new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }));
   });
 }
 
-async function score(text, rcAverage, job) {
-  const { records, problems } = await workers[0].call('parse', { text });
+async function score(text, { rcAverage, addFlanks }, job) {
+  const { records, problems } = await workers[0].call('parse', { text, addFlanks });
   const ranges = chunks(records.length);
   const parts = await spread(ranges, (w, [start, end]) => w.call('score', {
     sequences: records.slice(start, end).map((r) => r.sequence), rcAverage,
@@ -70,7 +73,7 @@ async function score(text, rcAverage, job) {
   parts.forEach(({ forward, reverse }, part) => forward.forEach((prediction, i) => {
     const r = records[ranges[part][0] + i];
     rows.push({
-      index: rows.length + 1, id: r.id, line: r.line, length: r.sequence.length,
+      index: rows.length + 1, id: r.id, line: r.line, length: r.sequence.length, flanks: r.flanks,
       sequence: r.sequence, prediction, rc: reverse ? (prediction + reverse[i]) / 2 : null,
     });
   }));
@@ -93,10 +96,11 @@ function renderScores() {
   const body = $('#score-table tbody');
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement('tr');
-    const cells = [r.index, r.id, r.length, r.prediction.toFixed(4)];
+    const cells = [r.index, r.id, r.length, FLANK_LABELS[r.flanks], r.prediction.toFixed(4)];
     if (rc) cells.push(r.rc.toFixed(4));
     for (const value of cells) tr.append(Object.assign(document.createElement('td'), { textContent: value }));
     tr.dataset.prediction = r.prediction;
+    tr.dataset.flanks = r.flanks;
     if (rc) tr.dataset.rc = r.rc;
     tr.dataset.id = r.id;
     return tr;
@@ -104,6 +108,14 @@ function renderScores() {
   const predictions = scored.map((r) => r.prediction);
   const mean = predictions.reduce((a, b) => a + b, 0) / predictions.length;
   $('#score-summary').textContent = `${scored.length} sequences scored; mean prediction ${mean.toFixed(3)}`;
+  const added = scored.filter((r) => r.flanks === 'added').length;
+  const missing = scored.filter((r) => r.flanks === 'missing').length;
+  const note = $('#flank-note');
+  note.hidden = added + missing === 0;
+  note.textContent = [
+    added ? `${added} sequence(s) were given the model's flanks before scoring.` : '',
+    missing ? `${missing} sequence(s) lack the model's flanks (marked "missing"): the model read them without the plasmid around the variable region, so their scores are not comparable with measured ones.` : '',
+  ].filter(Boolean).join(' ');
   drawHistogram(predictions);
 }
 
