@@ -173,6 +173,20 @@ impl Flanks {
             .then(|| format!("{}{sequence}{}", self.five, self.three))
     }
 
+    /// Puts `sequence` inside the flanks when `add` and [`Flanks::add`]
+    /// allows it, and says how it now stands to them: the one rule of
+    /// `predict --add-flanks` and the page's box.
+    pub fn place(&self, sequence: &mut String, length: usize, add: bool) -> Placement {
+        if let Some(flanked) = add.then(|| self.add(sequence, length)).flatten() {
+            *sequence = flanked;
+            Placement::Added
+        } else if self.surround(sequence) {
+            Placement::Present
+        } else {
+            Placement::Missing
+        }
+    }
+
     fn starts(&self, sequence: &str) -> bool {
         let (s, f) = (sequence.as_bytes(), self.five.as_bytes());
         s.len() >= f.len() && s[..f.len()].eq_ignore_ascii_case(f)
@@ -182,6 +196,18 @@ impl Flanks {
         let (s, f) = (sequence.as_bytes(), self.three.as_bytes());
         s.len() >= f.len() && s[s.len() - f.len()..].eq_ignore_ascii_case(f)
     }
+}
+
+/// How a sequence stands to a model's [`Flanks`] after [`Flanks::place`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// It holds both flanks.
+    Present,
+    /// It had neither and was put inside them.
+    Added,
+    /// It lacks one or both, and is scored as it is.
+    Missing,
 }
 
 /// Reverse complement of a sequence; case is kept, N stays N.
@@ -234,6 +260,11 @@ mod tests {
         let half = format!("{}{region}", flanks.five);
         assert!(!flanks.surround(&half));
         assert_eq!(flanks.add(&half, 111), None, "one flank: left as it is");
+        let mut sequence = region.clone();
+        assert_eq!(flanks.place(&mut sequence, 111, false), Placement::Missing);
+        assert_eq!(flanks.place(&mut sequence, 111, true), Placement::Added);
+        assert_eq!(sequence, full);
+        assert_eq!(flanks.place(&mut sequence, 111, true), Placement::Present);
         let metadata = [("flank_5".to_string(), "GG".to_string())].into();
         let own = Flanks::of(&metadata);
         assert_eq!((own.five.as_str(), own.three), ("GG", flanks.three));

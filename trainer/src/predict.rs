@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use promoscope_model::encoding::{Flanks, encode_for, one_hot, reverse_complement};
+use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot, reverse_complement};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Model, SelectedDevice, device::select_device};
@@ -212,20 +212,13 @@ fn predict_into(
             }
             bail!("{}: sequence {}: {problem}", input.display(), record.id);
         }
-        match options
-            .add_flanks
-            .then(|| flanks.add(&record.sequence, seq_len))
-            .flatten()
-        {
-            Some(flanked) => {
-                record.sequence = flanked;
-                report.flanks_added += 1;
-            }
-            None if !flanks.surround(&record.sequence) => {
+        match flanks.place(&mut record.sequence, seq_len, options.add_flanks) {
+            Placement::Added => report.flanks_added += 1,
+            Placement::Missing => {
                 report.flanks_missing += 1;
                 report.first_missing_line.get_or_insert(record.line);
             }
-            None => {}
+            Placement::Present => {}
         }
         batch.push(record);
         if batch.len() == options.batch_size {

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
-use promoscope_model::encoding::{Flanks, encode_for, one_hot};
+use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::records::{self, Record};
 use promoscope_model::weights::{self, WeightsInfo};
@@ -100,7 +100,7 @@ pub fn parse_sequences(
     struct Row {
         #[serde(flatten)]
         record: Record,
-        flanks: &'static str,
+        flanks: Placement,
     }
     #[derive(Serialize)]
     struct Parsed {
@@ -123,23 +123,10 @@ pub fn parse_sequences(
     let mut records = Vec::with_capacity(parsed.len());
     for mut record in parsed {
         match encode_for(&record.sequence, seq_len) {
-            Ok(_) => {
-                let added = add_flanks
-                    .then(|| flanks.add(&record.sequence, seq_len))
-                    .flatten();
-                let state = match added {
-                    Some(flanked) => {
-                        record.sequence = flanked;
-                        "added"
-                    }
-                    None if flanks.surround(&record.sequence) => "present",
-                    None => "missing",
-                };
-                records.push(Row {
-                    record,
-                    flanks: state,
-                });
-            }
+            Ok(_) => records.push(Row {
+                flanks: flanks.place(&mut record.sequence, seq_len, add_flanks),
+                record,
+            }),
             Err(e) => problems.push(Problem {
                 line: record.line,
                 id: record.id,

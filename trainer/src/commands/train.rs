@@ -161,10 +161,11 @@ impl Hyper {
             },
             Recipe::SmallData => {
                 let batch_size = args.batch_size.unwrap_or(64);
-                let steps_per_epoch = train_len.div_ceil(batch_size.max(1));
+                let epoch_size = args.epoch_size.unwrap_or(train_len).min(train_len);
+                let steps_per_epoch = epoch_size.div_ceil(batch_size.max(1));
                 Hyper {
                     epochs: 4,
-                    epoch_size: train_len,
+                    epoch_size,
                     batch_size,
                     lr: 5e-4,
                     fine_tune_epochs: 1,
