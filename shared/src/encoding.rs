@@ -27,6 +27,10 @@ pub enum EncodeError {
         /// The model's input length.
         max: usize,
     },
+    /// A substitution that does not fit the sequence (its base is not there,
+    /// or it brings in the same base or one that is not A, C, G or T).
+    #[error("substitution {0} does not fit the sequence")]
+    Substitution(String),
 }
 
 /// Code of `N` in [`encode`]'s output.
@@ -350,6 +354,9 @@ mod tests {
                 }
                 Err(EncodeError::TooLong { length: n, max }) => {
                     proptest::prop_assert!(n > max && max == length);
+                }
+                Err(e @ EncodeError::Substitution(_)) => {
+                    proptest::prop_assert!(false, "a sequence alone has no substitution: {e}");
                 }
             }
         }

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::blocks::model::Model;
 use crate::encoding::{EncodeError, encode_for, write_one_hot};
@@ -21,8 +21,9 @@ use crate::kernels::conv::pad_length;
 /// The bases a substitution can bring in, in channel order.
 pub const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 
-/// One substitution: `reference` at `position` (0-based) becomes `alternative`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// One substitution: `reference` at `position` (0-based) becomes `alternative`;
+/// written `A34G` (1-based, as the page and the tables show it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Substitution {
     /// 0-based position.
     pub position: usize,
@@ -30,6 +31,18 @@ pub struct Substitution {
     pub reference: char,
     /// The base put in its place.
     pub alternative: char,
+}
+
+impl std::fmt::Display for Substitution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{}{}",
+            self.reference,
+            self.position + 1,
+            self.alternative
+        )
+    }
 }
 
 /// A sequence and all its single-base substitutions: three per known base,
@@ -72,6 +85,31 @@ impl Mutagenesis {
                     })
             })
             .collect();
+        Ok(Mutagenesis {
+            codes,
+            substitutions,
+        })
+    }
+
+    /// `sequence` with only `substitutions` (each must name the base at its
+    /// position and bring in another of A, C, G, T), in their order.
+    pub fn of(
+        sequence: &str,
+        length: usize,
+        substitutions: Vec<Substitution>,
+    ) -> Result<Self, EncodeError> {
+        let codes = encode_for(sequence, length)?;
+        for s in &substitutions {
+            let here = codes
+                .get(s.position)
+                .map(|&c| BASES.get(c as usize).copied().unwrap_or('N'));
+            if here != Some(s.reference)
+                || s.alternative == s.reference
+                || !BASES.contains(&s.alternative)
+            {
+                return Err(EncodeError::Substitution(s.to_string()));
+            }
+        }
         Ok(Mutagenesis {
             codes,
             substitutions,

@@ -13,6 +13,8 @@
 //! - [`weights`]: `.safetensors` in the golden file's names and layouts.
 //! - [`metrics`]: Pearson, Spearman, MSE and the DREAM official scores.
 //! - [`device`]: a backend name to a burn `Device`.
+//! - [`ism`] and [`design`]: every single substitution of a sequence, and
+//!   the search for sequences the model predicts high, low or near a target.
 //! - [`swa`]: stochastic weight averaging with refreshed batch-norm statistics.
 //!
 //! This crate knows nothing of files, command lines or the DOM: it takes bytes
@@ -20,6 +22,7 @@
 
 pub mod blocks;
 pub mod config;
+pub mod design;
 pub mod device;
 pub mod encoding;
 pub mod ism;

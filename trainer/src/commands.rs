@@ -3,6 +3,7 @@
 //! [`DeviceArgs`], [`WeightsArgs`]) are here, parsed to types by clap.
 
 pub mod bench;
+pub mod design;
 pub mod evaluate;
 pub mod export;
 pub mod ism;

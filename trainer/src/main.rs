@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, evaluate, export, ism, predict, simulate, train};
+use crate::commands::{bench, design, evaluate, export, ism, predict, simulate, train};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +26,7 @@ enum Command {
     Evaluate(evaluate::Args),
     Predict(predict::Args),
     Ism(ism::Args),
+    Design(design::Args),
     Export(export::Args),
     Bench(bench::Args),
     Simulate(simulate::Args),
@@ -38,6 +39,7 @@ fn run() -> Result<ExitCode> {
         Command::Evaluate(args) => evaluate::run(args)?,
         Command::Predict(args) => predict::run(args)?,
         Command::Ism(args) => ism::run(args)?,
+        Command::Design(args) => design::run(args)?,
         Command::Export(args) => export::run(args)?,
         Command::Simulate(args) => simulate::run(args)?,
     }

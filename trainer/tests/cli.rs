@@ -749,3 +749,112 @@ fn small_data_recipe_passes_over_the_data_and_init_starts_from_weights() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `design` on the demo model: constraints hold, greedy raises the prediction
+/// round by round, a seed repeats, each design's prediction is `predict`'s,
+/// and impossible constraints are refused with a message.
+#[test]
+fn design_meets_its_constraints_and_repeats_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www/demo.safetensors");
+    let region = "CTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTG";
+    let design = |extra: &str, out: &Path| {
+        run_line(&format!(
+            "design --weights {} --backend flex --start {region} {extra} --out {}",
+            weights.display(),
+            out.display()
+        ))
+    };
+    let (csv, again, trajectory) = (
+        dir.path().join("d.csv"),
+        dir.path().join("again.csv"),
+        dir.path().join("t.csv"),
+    );
+    let greedy = "--rounds 3 --max-mutations 2 --seed 4 --type-iis --max-homopolymer 5 --gc-min 35 --gc-max 45";
+    ok(&design(
+        &format!("{greedy} --trajectory {}", trajectory.display()),
+        &csv,
+    ));
+    ok(&design(greedy, &again));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&again).unwrap());
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    let (prediction, mutations, sequence) = (rows[0][2], rows[0][3], rows[0][5]);
+    assert!(mutations.parse::<usize>().unwrap() <= 2);
+    assert!(sequence.starts_with("TGCATTTTTTTCACATC") && sequence.ends_with("GGTTACGGCTGTT"));
+    let variable = &sequence[17..sequence.len() - 13];
+    let gc = variable.bytes().filter(|b| b"GC".contains(b)).count() as f64 / 80.0;
+    assert!((0.35..=0.45).contains(&gc), "GC {gc}");
+    for site in ["GGTCTC", "GAGACC", "CGTCTC", "GAGACG", "AAAAAA", "TTTTTT"] {
+        assert!(!variable.contains(site), "{site} in {sequence}");
+    }
+    // The trajectory: the start, then each round higher than the last.
+    let steps: Vec<f64> = std::fs::read_to_string(&trajectory)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        steps.len() >= 2 && steps.windows(2).all(|w| w[1] > w[0]),
+        "{steps:?}"
+    );
+    let scored = dir.path().join("seq.txt");
+    std::fs::write(&scored, format!("{sequence}\n")).unwrap();
+    let predicted = ok(&run_line(&format!(
+        "predict --weights {} --backend flex {}",
+        weights.display(),
+        scored.display()
+    )));
+    let predicted: f64 = predicted
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let prediction: f64 = prediction.parse().unwrap();
+    assert!(
+        (predicted - prediction).abs() < 1e-4,
+        "{predicted} vs {prediction}"
+    );
+
+    // Evolve, to FASTA: `keep` records, best first.
+    let fasta = dir.path().join("d.fasta");
+    ok(&design(
+        "--strategy evolve --population 8 --generations 1 --keep 3 --seed 2",
+        &fasta,
+    ));
+    let fasta = std::fs::read_to_string(&fasta).unwrap();
+    assert_eq!(
+        fasta.lines().filter(|l| l.starts_with(">design_")).count(),
+        3,
+        "{fasta}"
+    );
+
+    // Impossible constraints: a message naming the problem, no output.
+    for (extra, message) in [
+        (
+            "--gc-min 60 --gc-max 50",
+            "the minimum is above the maximum",
+        ),
+        ("--forbid CACATC", "CACATC occurs in a fixed flank"),
+        ("--max-homopolymer 3", "start sequence 1: a run of 4 A"),
+    ] {
+        let refused = dir.path().join("refused.csv");
+        let out = design(extra, &refused);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(message),
+            "{extra}: {stderr}"
+        );
+        assert!(!refused.exists());
+    }
+}
