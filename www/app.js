@@ -1,6 +1,7 @@
 // The page: wires the model card and one module per tab (www/modules/).
 // A new tab is one module exporting `init`, and its panel in index.html.
 import { $ } from './modules/dom.js';
+import * as design from './modules/design.js';
 import * as model from './modules/model.js';
 import * as mutagenesis from './modules/mutagenesis.js';
 import * as score from './modules/score.js';
@@ -18,6 +19,7 @@ for (const tab of document.querySelectorAll('[role=tab]')) {
 model.init();
 score.init();
 mutagenesis.init();
+design.init();
 offlineCache()
   .then(() => model.loadDemo())
   .catch((err) => { model.showModelError(err); model.setStatus('No model loaded', 'error'); });

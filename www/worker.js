@@ -7,6 +7,9 @@
 //               {id, type: 'score', sequences, rcAverage}
 //               {id, type: 'ismRows', sequence} | {id, type: 'ismScore', sequence, start, end}
 //               {id, type: 'ismTable', sequence, predictions}
+//               {id, type: 'designStart', spec} | {id, type: 'designAsk'}
+//               {id, type: 'designScore', batch, start, end}
+//               {id, type: 'designTell', predictions} | {id, type: 'designResult'}
 // Messages out: {id, type: 'done', result} | {id, type: 'error', message}
 importScripts('promoscope-wasm.js');
 const { Promoscope, parseSequences, reverseComplement } = wasm_bindgen;
@@ -76,6 +79,33 @@ const JOBS = {
   ismTable({ sequence, predictions }) {
     requireModel();
     return { sequence, ...model.ismTable(sequence, predictions) };
+  },
+
+  // A design (promoscope's one search, design.rs) lives in workers[0]: it
+  // hands out batches, any worker scores a part of one, workers[0] is told.
+  designStart({ spec }) {
+    requireModel();
+    return model.designStart(spec);
+  },
+
+  designAsk() {
+    requireModel();
+    return model.designAsk();
+  },
+
+  async designScore({ batch, start, end }) {
+    requireModel();
+    return model.designScore(batch, start, end);
+  },
+
+  designTell({ predictions }) {
+    requireModel();
+    return model.designTell(predictions);
+  },
+
+  designResult() {
+    requireModel();
+    return model.designResult();
   },
 };
 

@@ -1,7 +1,9 @@
 // The page's own speed, as a user meets it, in headless Chromium: the demo
 // model's load (navigation to "ready"), scoring a batch of real sequences on
 // the Score tab (click to drawn table), and the ISM of the page's 110-bp
-// example (click to drawn heat map), each timed from Node and repeated.
+// example (click to drawn heat map) and designs from it (click to drawn table,
+// greedy and evolutionary: sequences scored per second), each timed from Node
+// and repeated.
 // A benchmark, not a test: it prints a Markdown table (and appends it to
 // --out) and checks nothing but that each step finished.
 // Usage (scripts/bench-page.sh builds the page first):
@@ -15,7 +17,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { ism, launch, ready, score, serve } from './harness.mjs';
+import { design, ism, launch, ready, score, serve } from './harness.mjs';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -35,6 +37,9 @@ const sequences = (await readFile(data, 'utf8')).split('\n')
   .map((line) => line.split('\t')[0].trim()).filter((s) => s && s.length <= 111).slice(0, count);
 if (sequences.length < count) throw new Error(`${data}: only ${sequences.length} sequences of at most 111 bases`);
 
+// Greedy: 3 rounds of every substitution (incremental, as ISM); evolve: a
+// population of 64 over 3 generations (whole sequences).
+const DESIGNS = { greedy: { rounds: 3 }, evolve: { population: 64, generations: 3 } };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cell = (xs, unit, digits) => `${median(xs).toFixed(digits)} ${unit} (${xs.map((x) => x.toFixed(digits)).join(', ')})`;
 
@@ -84,7 +89,16 @@ try {
       isms.push((await ism(page, example, cells)).seconds);
       console.log(`   ISM of ${example.length} bp: ${isms.at(-1).toFixed(2)} s`);
     }
-    columns.push({ status, loads, rates, isms, example, cells });
+    const designs = { greedy: [], evolve: [] };
+    for (let run = 0; run < repeats; run += 1) {
+      for (const [strategy, settings] of Object.entries(DESIGNS)) {
+        const d = await design(page, { start: example, objective: 'max', strategy, ...settings, forbidden: '', seed: run + 1, keep: 10 });
+        if (d.problem) throw new Error(`design: ${d.problem}`);
+        designs[strategy].push(d.scored / d.seconds);
+        console.log(`   design (${strategy}): ${d.scored} sequences in ${d.seconds.toFixed(2)} s`);
+      }
+    }
+    columns.push({ status, loads, rates, isms, designs, example, cells });
     await browser.close();
   }
 } finally {
@@ -104,6 +118,8 @@ const lines = [
   `| scoring ${count.toLocaleString('en-US')} real sequences (click to drawn table) | ${columns.map((c) => cell(c.rates, 'seq/s', 0)).join(' | ')} |`,
   `| a first visit downloads (${firstVisit.files} files: raw / gzip -9 / brotli) | ${MB(firstVisit.raw)} / ${MB(firstVisit.gzip)} / ${MB(firstVisit.brotli)}${columns.length > 1 ? ' (the first backend)' : ''} |`,
   `| ISM of the ${columns[0].example.length}-bp example, ${columns[0].cells} substitutions (click to drawn heat map) | ${columns.map((c) => cell(c.isms, 's', 2)).join(' | ')} |`,
+  `| design from the example, greedy, 3 rounds (sequences scored per second, click to drawn table) | ${columns.map((c) => cell(c.designs.greedy, 'seq/s', 0)).join(' | ')} |`,
+  `| design from the example, evolutionary, population 64, 3 generations (same) | ${columns.map((c) => cell(c.designs.evolve, 'seq/s', 0)).join(' | ')} |`,
   '',
 ];
 console.log(lines.join('\n'));

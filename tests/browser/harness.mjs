@@ -71,3 +71,36 @@ export async function ism(page, sequence, cells) {
     position: Number(c.dataset.position), alt: c.dataset.alt, prediction: Number(c.dataset.prediction) })));
   return { seconds, drawn };
 }
+
+/** Runs a design from the Design tab's form (`form`: field values, blank for
+ * absent ones; `random` a count instead of `start`) until its table is drawn:
+ * the seconds from the click, the sequences scored, and the designs as listed. */
+export async function design(page, form) {
+  await page.click('#tab-design');
+  const fields = {
+    start: '#design-start', random: '#design-random-count', target: '#design-target',
+    rounds: '#design-rounds', population: '#design-population', generations: '#design-generations',
+    maxMutations: '#design-max-mutations', gcMin: '#design-gc-min', gcMax: '#design-gc-max',
+    homopolymer: '#design-homopolymer', forbidden: '#design-forbidden', seed: '#design-seed', keep: '#design-keep',
+  };
+  for (const [key, selector] of Object.entries(fields)) {
+    if (key === 'start' && form.random) continue;
+    await page.fill(selector, form[key] === undefined ? '' : String(form[key]));
+  }
+  await page.setChecked('#design-random', Boolean(form.random));
+  const target = ['max', 'min'].includes(form.objective) ? form.objective : 'target';
+  await page.selectOption('#design-objective', target);
+  if (target === 'target') await page.fill('#design-target', String(form.objective));
+  await page.selectOption('#design-strategy', form.strategy);
+  const started = Date.now();
+  await page.click('#run-design');
+  await page.waitForFunction(() => (!document.querySelector('#design-results').hidden
+    || !document.querySelector('#design-problem').hidden)
+    && document.querySelector('#design progress').hidden, null, { timeout: 600_000 });
+  const seconds = (Date.now() - started) / 1000;
+  const problem = await page.$eval('#design-problem', (e) => (e.hidden ? null : e.textContent));
+  const designs = await page.$$eval('#design-table tbody tr',
+    (rows) => rows.map((r) => ({ sequence: r.dataset.sequence, prediction: Number(r.dataset.prediction) })));
+  const scored = Number(await page.$eval('#design-summary', (e) => e.dataset.scored));
+  return { seconds, problem, designs, scored };
+}

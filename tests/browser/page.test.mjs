@@ -4,7 +4,7 @@
 // Usage: node page.test.mjs DIST EXPECTED.json ARTIFACTS_DIR WORK_DIR
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ism, launch, ready, score, serve } from './harness.mjs';
+import { design, ism, launch, ready, score, serve } from './harness.mjs';
 
 const [dist, expectedPath, artifacts, work] = process.argv.slice(2);
 const expected = JSON.parse(await readFile(expectedPath, 'utf8'));
@@ -75,7 +75,12 @@ async function scenario(label, backend, flags, onCpu) {
   console.log(`     ISM (${want.cells.length + 1} sequences) in ${seconds.toFixed(1)} s`);
   await page.locator('#ism-results').screenshot({ path: join(artifacts, `ism-${name}.png`) });
 
+  if (onCpu) await readOuts(page, want);
+  for (const wanted of onCpu ? expected.design_cpu : expected.design_webgpu) await checkDesign(page, wanted);
+  await page.locator('#design-results').screenshot({ path: join(artifacts, `design-${name}.png`) });
+
   if (onCpu) {
+    await badDesign(page);
     await cancelIsm(page, want.sequence);
     await badInput(page);
     await variableRegions(page);
@@ -87,8 +92,56 @@ async function scenario(label, backend, flags, onCpu) {
   await browser.close();
 }
 
+// The same designs as the native search for the same form and seed: the same
+// sequences, the same predictions to the tolerance.
+async function checkDesign(page, wanted) {
+  const got = await design(page, wanted.form);
+  const label = `design (${wanted.form.strategy}, seed ${wanted.form.seed})`;
+  check(got.problem === null, `${label} runs: ${got.problem}`);
+  check(got.scored === wanted.scored, `${label}: ${got.scored} sequences scored, natively ${wanted.scored}`);
+  const same = got.designs.length === wanted.designs.length
+    && got.designs.every((d, i) => d.sequence === wanted.designs[i].sequence);
+  check(same, `${label}: the native search's ${wanted.designs.length} sequences, in its order`);
+  compare(`${label}: predictions`, got.designs.map((d) => d.prediction), wanted.designs.map((d) => d.prediction));
+  console.log(`     ${label}: ${got.scored} sequences in ${got.seconds.toFixed(1)} s`);
+}
+
+// Impossible constraints: a message before any work.
+async function badDesign(page) {
+  const form = { ...expected.design_cpu[0].form, gcMin: 60, gcMax: 50 };
+  const got = await design(page, form);
+  check(/minimum is above the maximum/.test(got.problem ?? ''), `an impossible GC window is refused: ${got.problem}`);
+  const inFlank = await design(page, { ...expected.design_cpu[0].form, forbidden: 'CACATC' });
+  check(/CACATC occurs in a fixed flank/.test(inFlank.problem ?? ''), `a forbidden site in a flank is refused: ${inFlank.problem}`);
+}
+
+// Robustness and the evolvability vector of the ISM just drawn (the
+// variable region's substitutions), and the mutation path after one click.
+async function readOuts(page, want) {
+  const from = 17; const to = want.sequence.length - 13;
+  const deltas = want.cells.filter((c) => c.position - 1 >= from && c.position - 1 < to)
+    .map((c) => c.prediction - want.reference);
+  const expectedShare = deltas.filter((d) => Math.abs(d) < 0.1).length / deltas.length;
+  await page.fill('#robust-threshold', '0.1');
+  const share = Number(await page.$eval('#robustness', (e) => e.dataset.robustness));
+  check(Math.abs(share - expectedShare) < 0.5 / deltas.length,
+    `robustness at 0.1: ${share.toFixed(4)} (native ISM: ${expectedShare.toFixed(4)} of ${deltas.length})`);
+  const points = await page.$eval('#evolvability-svg polyline', (e) => e.getAttribute('points').split(' ').length);
+  check(points === deltas.length, `the evolvability vector plots every substitution of the region (${points})`);
+  // One click-to-mutate step, then the path as CSV.
+  await page.click('#ism-svg .cell[data-position="30"][data-alt="G"]');
+  await page.waitForFunction(() => document.querySelector('#ism-sequence').value[29] === 'G'
+    && !document.querySelector('#ism-results').hidden && document.querySelector('#ism progress').hidden, null, { timeout: 600_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-path')]);
+  const csv = await readFile(await download.path(), 'utf8');
+  const lines = csv.trim().split('\n');
+  check(lines.length === 3 && lines[2].startsWith(`1,${want.sequence[29]}30G,`),
+    `the mutation path lists the start and the click: ${lines.slice(1).map((l) => l.split(',').slice(0, 3).join(' ')).join(' | ')}`);
+}
+
 // Cancel stops an ISM between chunks with a message; the page scores on after it.
 async function cancelIsm(page, sequence) {
+  await page.click('#tab-ism');
   await page.fill('#ism-sequence', sequence);
   await page.click('#run-ism');
   await page.click('#ism .cancel');

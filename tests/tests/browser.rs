@@ -1,13 +1,14 @@
 //! The web page in a real browser: builds it with trunk, computes the numbers
 //! it must show natively (flex), and lets `tests/browser/page.test.mjs`
 //! (Playwright driving Debian's Chromium) check them on WebGPU and on the CPU
-//! fallback, along with bad input. Screenshots land in `target/browser-artifacts/`.
+//! fallback, along with bad input, and the designs it must find. Screenshots land in `target/browser-artifacts/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::prelude::*;
-use promoscope_model::encoding::one_hot;
+use promoscope_model::design::{self, Design, DesignSpec};
+use promoscope_model::encoding::{Flanks, one_hot};
 use promoscope_model::ism::Mutagenesis;
 use promoscope_model::{Model, weights};
 use promoscope_tests::{golden_bytes, golden_tensor, team_folder};
@@ -49,6 +50,40 @@ fn ism(model: &Model, sequence: &str, seq_len: usize) -> serde_json::Value {
     serde_json::json!({ "sequence": sequence, "reference": reference, "cells": cells })
 }
 
+/// A design as the page's form would ask for it (`form`: the page's field
+/// values), and what the native search finds: sequences and predictions.
+fn designed(model: &Model, seq_len: usize, form: serde_json::Value) -> serde_json::Value {
+    let number = |key: &str| form[key].as_f64();
+    let spec = serde_json::json!({
+        "starts": match &form["random"] {
+            serde_json::Value::Null => serde_json::json!({ "given": [form["start"]] }),
+            count => serde_json::json!({ "random": { "count": count, "length": 80 } }),
+        },
+        "objective": form["objective"],
+        "strategy": match form["strategy"].as_str() {
+            Some("greedy") => serde_json::json!({ "name": "greedy", "rounds": form["rounds"] }),
+            _ => serde_json::json!({ "name": "evolve", "population": form["population"], "generations": form["generations"] }),
+        },
+        "constraints": {
+            "max_mutations": form["maxMutations"],
+            "gc": number("gcMin").zip(number("gcMax")).map(|(a, b)| [a / 100.0, b / 100.0]),
+            "forbidden": form["forbidden"].as_str().unwrap_or("").split_whitespace().collect::<Vec<_>>(),
+            "max_homopolymer": form["homopolymer"],
+        },
+        "seed": form["seed"],
+        "keep": form["keep"],
+    });
+    let spec: DesignSpec = serde_json::from_value(spec).unwrap();
+    let mut search = Design::new(spec, &Flanks::dream(), seq_len).unwrap();
+    let result = design::run(&mut search, model, seq_len, 32, |_| {}).unwrap();
+    let designs: Vec<_> = result
+        .designs
+        .iter()
+        .map(|d| serde_json::json!({ "sequence": d.sequence, "prediction": d.prediction }))
+        .collect();
+    serde_json::json!({ "form": form, "designs": designs, "scored": result.scored })
+}
+
 fn run(command: &mut Command, what: &str) {
     let status = command
         .status()
@@ -84,6 +119,23 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
         // in wasm): its ISM runs on a short sequence.
         "ism_cpu": ism(&demo, example, seq_len),
         "ism_webgpu": ism(&demo, &example[..8], seq_len),
+        // Design: greedy under every kind of constraint on the CPU path, and a
+        // small genetic search (11 sequences) on SwiftShader.
+        "design_cpu": [
+            designed(&demo, seq_len, serde_json::json!({
+                "start": example, "objective": "max", "strategy": "greedy", "rounds": 2,
+                "maxMutations": 2, "gcMin": 35, "gcMax": 45, "homopolymer": 5,
+                "forbidden": "GGTCTC CGTCTC", "seed": 1, "keep": 5,
+            })),
+            designed(&demo, seq_len, serde_json::json!({
+                "random": 4, "objective": "6", "strategy": "evolve", "population": 12,
+                "generations": 2, "forbidden": "GGTCTC CGTCTC", "seed": 9, "keep": 5,
+            })),
+        ],
+        "design_webgpu": [designed(&demo, seq_len, serde_json::json!({
+            "start": example, "objective": "min", "strategy": "evolve", "population": 6,
+            "generations": 1, "forbidden": "", "seed": 2, "keep": 3,
+        }))],
         "tolerance": 1e-4,
     });
     let work = tempfile::tempdir().unwrap();
@@ -106,6 +158,8 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
         "ism-cpu.png",
         "score-webgpu.png",
         "ism-webgpu.png",
+        "design-cpu.png",
+        "design-webgpu.png",
     ] {
         let path: &Path = &artifacts.join(shot);
         assert!(path.exists(), "no screenshot {}", path.display());

@@ -1,6 +1,6 @@
-//! Browser API over the promoscope model: load weights, score sequences, and
-//! score every single-base substitution of a sequence (ISM), on WebGPU or on
-//! the CPU (burn's flex, compiled to wasm with SIMD).
+//! Browser API over the promoscope model: load weights, score sequences,
+//! score every single-base substitution of a sequence (ISM) and design
+//! sequences, on WebGPU or on the CPU (burn's flex, compiled to wasm with SIMD).
 //!
 //! The model, encoding, weights and ISM are the `promoscope_model` crate's;
 //! this crate only adapts them to JavaScript: bytes in, `Float32Array`s and
@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
+use promoscope_model::design::{Batch, Design, DesignSpec};
 use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::records::{self, Record};
@@ -158,12 +159,13 @@ struct Description {
     metadata: BTreeMap<String, String>,
 }
 
-/// A loaded model on its device.
+/// A loaded model on its device, and the design in progress, if any.
 #[wasm_bindgen]
 pub struct Promoscope {
     model: Model,
     info: WeightsInfo,
     selected: SelectedDevice,
+    design: Option<Design>,
 }
 
 /// `value` as a JS object, through one JSON string: serde-wasm-bindgen's
@@ -187,6 +189,7 @@ impl Promoscope {
             model,
             info,
             selected,
+            design: None,
         })
     }
 
@@ -255,9 +258,93 @@ impl Promoscope {
         let (reference, rows) = mutagenesis.score(&predictions);
         to_js(&Table { reference, rows })
     }
+
+    /// Starts a design (`promoscope_model::design`): `spec` is a
+    /// `DesignSpec` as JSON. Impossible constraints fail here, before any work.
+    #[wasm_bindgen(js_name = designStart)]
+    pub fn design_start(&mut self, spec: &str) -> Result<(), JsError> {
+        let spec: DesignSpec = serde_json::from_str(spec)
+            .map_err(|e| JsError::new(&format!("design settings: {e}")))?;
+        let flanks = Flanks::of(&self.info.metadata);
+        self.design = Some(Design::new(spec, &flanks, self.info.config.seq_len)?);
+        Ok(())
+    }
+
+    /// The design's next batch, `{batch (JSON for designScore), size,
+    /// progress: [done, most]}`, or `null` when it is done.
+    #[wasm_bindgen(js_name = designAsk)]
+    pub fn design_ask(&mut self) -> Result<JsValue, JsError> {
+        let design = self.design()?;
+        let progress = design.progress();
+        let Some(batch) = design.ask() else {
+            return Ok(JsValue::NULL);
+        };
+        #[derive(Serialize)]
+        struct Ask {
+            batch: String,
+            size: usize,
+            progress: (usize, usize),
+        }
+        let ask = Ask {
+            batch: serde_json::to_string(batch).map_err(|e| JsError::new(&e.to_string()))?,
+            size: batch.len(),
+            progress,
+        };
+        to_js(&ask)
+    }
+
+    /// Predictions for items `start..end` of a batch from `designAsk` (any
+    /// worker can score any part).
+    #[wasm_bindgen(js_name = designScore)]
+    pub async fn design_score(
+        &self,
+        batch: String,
+        start: usize,
+        end: usize,
+    ) -> Result<Vec<f32>, JsError> {
+        let batch: Batch =
+            serde_json::from_str(&batch).map_err(|e| JsError::new(&format!("batch: {e}")))?;
+        let end = end.min(batch.len());
+        let seq_len = self.info.config.seq_len;
+        read(batch.predict(&self.model, seq_len, start.min(end)..end)?).await
+    }
+
+    /// The predictions of the whole batch from `designAsk`, in its order.
+    #[wasm_bindgen(js_name = designTell)]
+    pub fn design_tell(&mut self, predictions: Vec<f32>) -> Result<(), JsError> {
+        Ok(self.design()?.tell(&predictions)?)
+    }
+
+    /// What the design found: `{objective, starts, designs, trajectory,
+    /// scored}` and its downloads `{csv, fasta, trajectory_csv}`.
+    #[wasm_bindgen(js_name = designResult)]
+    pub fn design_result(&mut self) -> Result<JsValue, JsError> {
+        let result = self.design()?.result();
+        #[derive(Serialize)]
+        struct Found {
+            #[serde(flatten)]
+            result: promoscope_model::design::DesignResult,
+            csv: String,
+            fasta: String,
+            trajectory_csv: String,
+        }
+        to_js(&Found {
+            csv: result.csv(),
+            fasta: result.fasta(),
+            trajectory_csv: result.trajectory_csv(),
+            result,
+        })
+    }
 }
 
 impl Promoscope {
+    /// The design in progress.
+    fn design(&mut self) -> Result<&mut Design, JsError> {
+        self.design
+            .as_mut()
+            .ok_or_else(|| JsError::new("no design in progress"))
+    }
+
     fn mutagenesis(&self, sequence: &str) -> Result<Mutagenesis, JsError> {
         Ok(Mutagenesis::new(sequence, self.info.config.seq_len)?)
     }

@@ -1,24 +1,43 @@
 // The Mutagenesis tab: every single-base substitution of one sequence
-// (ISM rows spread over the workers), heat map and logo, click to mutate, Undo.
+// (ISM rows spread over the workers), heat map and logo, click to mutate, Undo,
+// the sequence's robustness and evolvability vector, the mutation path.
 import { $, download } from './dom.js';
 import { flanks } from './model.js';
 import { chunks, spread, withProgress, workers } from './pool.js';
 
 const BASES = ['A', 'C', 'G', 'T'];
-const EXAMPLE = 'TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT';
+export const EXAMPLE = 'TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT';
 
 let ism = null;       // {sequence, reference, rows}
 const undoStack = []; // sequences before each applied mutation
+// The mutation path: the sequence scored first, then each mutation applied by
+// clicking, with the prediction after it ({mutation, sequence, prediction}).
+let path = [];
 
 export function init() {
   bindDownloads();
   $('#ism-sequence').value = EXAMPLE;
-  $('#run-ism').addEventListener('click', () => runIsm($('#ism-sequence').value.trim()));
+  $('#run-ism').addEventListener('click', () => startPath($('#ism-sequence').value.trim()));
   $('#undo').addEventListener('click', () => {
     const previous = undoStack.pop();
     $('#undo').disabled = undoStack.length === 0;
-    if (previous) { $('#ism-sequence').value = previous; runIsm(previous); }
+    if (previous) { path.pop(); $('#ism-sequence').value = previous; runIsm(previous); }
   });
+  $('#robust-threshold').addEventListener('input', () => { if (ism) renderEvolvability(); });
+}
+
+// Mutagenesis of a new sequence: a new path (from the Design tab too).
+export function openInMutagenesis(sequence) {
+  $('#tab-ism').click();
+  $('#ism-sequence').value = sequence;
+  startPath(sequence);
+}
+
+function startPath(sequence) {
+  path = [];
+  undoStack.length = 0;
+  $('#undo').disabled = true;
+  runIsm(sequence);
 }
 
 async function runIsm(sequence) {
@@ -27,7 +46,9 @@ async function runIsm(sequence) {
   $('#ism-results').hidden = true;
   try {
     ism = await withProgress($('#ism'), (job) => mutagenesis(sequence, job));
+    if (path.length === 0) path.push({ mutation: '', sequence: ism.sequence, prediction: ism.reference });
     renderIsm();
+    renderEvolvability();
   } catch (err) {
     problem.textContent = err.cancelled ? 'Mutagenesis cancelled.' : err.message;
     problem.hidden = false;
@@ -120,6 +141,7 @@ function renderIsm() {
       undoStack.push(ism.sequence);
       $('#undo').disabled = false;
       const mutated = ism.sequence.slice(0, p) + d.alt + ism.sequence.slice(p + 1);
+      path.push({ mutation: `${d.ref}${d.position}${d.alt}`, sequence: mutated, prediction: Number(d.prediction) });
       $('#ism-sequence').value = mutated;
       runIsm(mutated);
     };
@@ -130,7 +152,47 @@ function renderIsm() {
   }
 }
 
+// The substitutions of the variable region (all of them if the sequence
+// lacks the model's flanks): robustness, and the sorted Δ as a plot.
+function renderEvolvability() {
+  const { flank5, flank3 } = flanks();
+  const n = ism.sequence.length;
+  const flanked = n > flank5.length + flank3.length
+    && ism.sequence.toUpperCase().startsWith(flank5) && ism.sequence.toUpperCase().endsWith(flank3);
+  const [from, to] = flanked ? [flank5.length, n - flank3.length] : [0, n];
+  const deltas = ism.rows.filter((r) => r.substitution.position >= from && r.substitution.position < to)
+    .map((r) => r.delta).sort((a, b) => a - b);
+  const threshold = Math.abs(Number($('#robust-threshold').value) || 0);
+  const robust = deltas.filter((d) => Math.abs(d) < threshold).length;
+  const share = deltas.length ? robust / deltas.length : 0;
+  const region = flanked ? `the ${to - from}-bp variable region` : 'the whole sequence';
+  $('#robustness').textContent = `Mutational robustness ${(100 * share).toFixed(1)}%: ${robust} of ${deltas.length} substitutions of ${region} change the prediction by less than ${threshold}.`;
+  $('#robustness').dataset.robustness = share;
+  $('#evolvability-figure').innerHTML = evolvabilityPlot(deltas, threshold);
+}
+
+function evolvabilityPlot(deltas, threshold) {
+  const [width, height, left, bottom, top] = [640, 200, 48, 24, 10];
+  const extent = Math.max(1e-6, ...deltas.map(Math.abs));
+  const x = (i) => left + (i / Math.max(1, deltas.length - 1)) * (width - left - 10);
+  const y = (d) => top + (0.5 - d / (2 * extent)) * (height - top - bottom);
+  const points = deltas.map((d, i) => `${x(i).toFixed(1)},${y(d).toFixed(1)}`).join(' ');
+  return [`<svg xmlns="http://www.w3.org/2000/svg" id="evolvability-svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="10" role="img" aria-label="Evolvability vector: every substitution's change, sorted">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<rect x="${left}" y="${y(threshold)}" width="${width - left - 10}" height="${Math.max(0, y(-threshold) - y(threshold))}" fill="#eee"/>`,
+    `<line x1="${left}" x2="${width - 10}" y1="${y(0)}" y2="${y(0)}" stroke="#999"/>`,
+    `<text x="4" y="${top + 8}">+${extent.toFixed(2)}</text><text x="4" y="${y(0) + 3}">0</text><text x="4" y="${height - bottom}">−${extent.toFixed(2)}</text>`,
+    `<text x="${left}" y="${height - 6}">substitutions, sorted by Δ (${deltas.length})</text>`,
+    `<polyline points="${points}" fill="none" stroke="#2166ac" stroke-width="1.5"/>`,
+    '</svg>'].join('');
+}
+
 function bindDownloads() {
+  $('#download-path').addEventListener('click', () => {
+    const lines = ['step,mutation,prediction,sequence'];
+    path.forEach((s, i) => lines.push([i, s.mutation, s.prediction, s.sequence].join(',')));
+    download('promoscope-mutation-path.csv', new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }));
+  });
   $('#download-ism').addEventListener('click', () => {
     const lines = [`# reference prediction ${ism.reference}`, 'position,ref,alt,prediction,delta'];
     for (const r of ism.rows) {
