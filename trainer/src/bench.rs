@@ -149,7 +149,7 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
 
     let autodiff = device.clone().autodiff();
     let mut trained = Some(config.init(&autodiff));
-    let mut optimizer = burn::optim::AdamConfig::new().with_epsilon(1e-7).init();
+    let mut optimizer = crate::adam::adam(1.0);
     for &batch in &settings.train_batches {
         let sequences = random_sequences(batch, config.seq_len, &mut rng);
         let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::Param;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use promoscope_model::swa::{self, WeightAverage};
@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::adam::adam;
 use crate::data::Dataset;
 use crate::evaluate::predictions;
 use crate::history::EpochMetrics;
@@ -305,13 +306,6 @@ type Resumed = (
     Option<WeightAverage>,
     Progress,
 );
-
-/// Adam for gradients `loss_scale` times the loss's. Adam's step,
-/// `m / (√v + ε)`, does not change when gradients and ε are scaled alike.
-fn adam(loss_scale: f32) -> burn::optim::ModuleOptimizer {
-    // Keras' epsilon, as the seed's optimizer.
-    AdamConfig::new().with_epsilon(1e-7 * loss_scale).init()
-}
 
 /// A fresh network whose output bias is the labels' mean, so that it starts
 /// by predicting the mean: from a zero bias, the first epoch on raw DREAM
