@@ -1,9 +1,9 @@
 //! Attention pooling: "windows of p positions are summed with softmax weights
 //! given by a 1x1 convolution".
 
+use crate::kernels::activation::softmax_pool;
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::kernels::dense::{glorot, linear};
 
@@ -47,8 +47,8 @@ impl AttentionPool {
         let x = x
             .narrow(1, 0, windows * self.pool)
             .reshape([batch, windows, self.pool, channels]);
-        let weights = softmax(linear(x.clone(), self.weight.val(), None), 2);
-        (x * weights).sum_dim(2).reshape([batch, windows, channels])
+        let logits = linear(x.clone(), self.weight.val(), None);
+        softmax_pool(x, logits)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 
+use crate::kernels::activation;
 use crate::kernels::conv::{Conv, ConvConfig, conv1d_same};
 use crate::kernels::norm::{BatchNorm, BatchNormConfig};
 
@@ -60,7 +61,7 @@ impl Stem {
             .bn
             .after(tied, bias, |weight, bias| conv1d_same(x, weight, bias, 1));
         debug_assert_eq!(h.dims()[2], 2 * filters);
-        h.exp()
+        activation::exp(h)
     }
 }
 
