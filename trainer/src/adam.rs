@@ -3,7 +3,7 @@
 //!
 //! burn's `Adam` updates a parameter in some fourteen tensor operations
 //! (moments, bias corrections, square root, division, step), each a pass over
-//! memory with an allocation of its own: on flex, 85–122 ms of a ~900 ms
+//! memory with an allocation of its own: on flex, 75–122 ms of a ~900 ms
 //! training step at batch 64, against 43–78 ms for this one
 //! (docs/BENCHMARKS.md). On flex this one reads the
 //! parameter, its gradient and both moments once and writes them back in
