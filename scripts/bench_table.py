@@ -1,32 +1,44 @@
 """One Markdown table of promoscope's and the PyTorch peer's figures from the
 same run, with their ratios.
 
-    python3 scripts/bench_table.py --promoscope P.json --peer PEER.json --title "..." [--append docs/BENCHMARKS.md]
+    python3 scripts/bench_table.py --promoscope P.json [P2.json ...] --peer PEER.json [PEER2.json ...] \
+        --title "..." [--append docs/BENCHMARKS.md]
 
 P.json is `promoscope bench --json`; PEER.json is `peer_bench.py --out` (GPU)
 or `scripts/peer_cpu_bench.py --out` (CPU). Ratios are promoscope ÷ peer, so
 above 1 means promoscope is faster (for ISM: peer time ÷ promoscope time).
+
+Several files on each side are rounds, the i-th promoscope file and the i-th
+peer file one after the other: each figure is then the median of its rounds,
+each ratio the median of the rounds' own ratios, and every round's ratio is
+listed. On a shared VM one side's figure can move by half between runs
+minutes apart, so one round's ratio says little. The stage tables come from
+the first round.
 """
 import argparse
 import json
 import os
+import statistics
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--promoscope", required=True)
-    ap.add_argument("--peer", required=True)
+    ap.add_argument("--promoscope", required=True, nargs="+")
+    ap.add_argument("--peer", required=True, nargs="+")
     ap.add_argument("--title", required=True)
     ap.add_argument("--notes", default="")
     ap.add_argument("--append")
     ap.add_argument("--readme", help="write the ratios into this file's cpu-tables block (README.md)")
     ap.add_argument("--benchmarks", help="write the table into this file's cpu-tables block (docs/BENCHMARKS.md)")
     args = ap.parse_args()
-    ours = json.load(open(args.promoscope))
-    peer = json.load(open(args.peer))
+    if len(args.promoscope) != len(args.peer):
+        raise SystemExit("bench_table: as many --peer files as --promoscope files (one pair a round)")
+    rounds = [(json.load(open(o)), json.load(open(p))) for o, p in zip(args.promoscope, args.peer)]
+    ours, peer = rounds[0]
     modes = [m for m in ("fp32", "tf32") if f"infer_seq_per_s_{m}" in peer]
+    several = len(rounds) > 1
     head = "| figure | batch | promoscope | " + " | ".join(
-        f"PyTorch {m} | ratio" for m in modes) + " |"
+        f"PyTorch {m} | ratio" for m in modes) + " |" + (" ratio by round |" if several else "")
     ours_golden = ours.get("golden_max_diff")
     ours_golden = "" if ours_golden is None else f" (golden max diff {ours_golden:.1e})"
     # Builds before 2026-12-02 did not write their features.
@@ -40,20 +52,24 @@ def main():
              ""]
     if args.notes:
         lines += [args.notes, ""]
-    lines += [head, "|---|---:|---:|" + "---:|---:|" * len(modes)]
+    lines += [head, "|---|---:|---:|" + "---:|---:|" * len(modes) + ("---|" if several else "")]
     for f in ours["figures"]:
         if f["key"] in ("data", "stage", "train_stage"):
             continue
-        if f["key"] in ("ism", "ism_whole"):
-            ms = 1000 * f["seconds"]
-            cells = [f"{peer[f'ism_one_seq_ms_{m}']:.1f} ms | {peer[f'ism_one_seq_ms_{m}'] / ms:.2f}" for m in modes]
-            ours_cell = f"{ms:.1f} ms"
-        else:
-            key = {"inference": "infer", "training": "train"}[f["key"]]
-            cells = [f"{peer[f'{key}_seq_per_s_{m}']:,.0f} seq/s | {f['seq_per_s'] / peer[f'{key}_seq_per_s_{m}']:.2f}"
-                     for m in modes]
-            ours_cell = f"{f['seq_per_s']:,.0f} seq/s"
-        lines.append(f"| {f['what']} | {f['batch']} | {ours_cell} | " + " | ".join(cells) + " |")
+        ism = f["key"] in ("ism", "ism_whole")
+        ours_values = [ours_value(o, f) for o, _ in rounds]
+        ours_median = statistics.median(ours_values)
+        ours_cell = f"{1000 * ours_median:.1f} ms" if ism else f"{ours_median:,.0f} seq/s"
+        cells = []
+        for m in modes:
+            peer_median = statistics.median(peer_value(p, f, m) for _, p in rounds)
+            ratio = statistics.median(ratio_of(o, p, f, m) for o, p in rounds)
+            cells.append(f"{1000 * peer_median:.1f} ms | {ratio:.2f}" if ism
+                         else f"{peer_median:,.0f} seq/s | {ratio:.2f}")
+        row = f"| {f['what']} | {f['batch']} | {ours_cell} | " + " | ".join(cells) + " |"
+        if several:
+            row += " " + ", ".join(f"{ratio_of(o, p, f, modes[0]):.2f}" for o, p in rounds) + " |"
+        lines.append(row)
     for key, what in (("stage", "forward pass"), ("train_stage", "forward + backward")):
         stages = [f for f in ours["figures"] if f["key"] == key and ":" in f["what"]
                   and "whole network" not in f["what"]]
@@ -82,7 +98,7 @@ def main():
             out.write("\n" + text)
     level = ours.get("cpu", "unrecorded").split(" ")[0]
     if args.readme:
-        ratios = readme_table(args.title, ours, peer, modes[0])
+        ratios = readme_table(args.title, rounds, modes[0])
         replace_cpu_block(args.readme, level, ratios)
     if args.benchmarks:
         replace_cpu_block(args.benchmarks, level, text.rstrip("\n").split("\n"))
@@ -91,20 +107,44 @@ def main():
 BEGIN, END = "<!-- cpu-tables -->", "<!-- /cpu-tables -->"
 
 
-def readme_table(title, ours, peer, mode):
-    """The three ratios of a run, for the README."""
+def same_figure(figures, f):
+    """`f` among another round's figures."""
+    return next(g for g in figures if (g["key"], g["what"], g["batch"]) == (f["key"], f["what"], f["batch"]))
+
+
+def ours_value(ours, f):
+    """promoscope's figure `f` in a round: seconds for ISM, sequences per second otherwise."""
+    g = same_figure(ours["figures"], f)
+    return g["seconds"] if f["key"] in ("ism", "ism_whole") else g["seq_per_s"]
+
+
+def peer_value(peer, f, mode):
+    """The peer's figure beside `f`, in the same unit as `ours_value`."""
+    if f["key"] in ("ism", "ism_whole"):
+        return peer[f"ism_one_seq_ms_{mode}"] / 1000
+    key = {"inference": "infer", "training": "train"}[f["key"]]
+    return peer[f"{key}_seq_per_s_{mode}"]
+
+
+def ratio_of(ours, peer, f, mode):
+    """promoscope ÷ peer for `f` in one round (time ratios inverted)."""
+    a, b = ours_value(ours, f), peer_value(peer, f, mode)
+    return b / a if f["key"] in ("ism", "ism_whole") else a / b
+
+
+def readme_table(title, rounds, mode):
+    """The three ratios of a run (medians over its rounds), for the README."""
+    ours, peer = rounds[0]
     rows = []
     for f in ours["figures"]:
-        if f["key"] == "ism":
-            ratio = peer[f"ism_one_seq_ms_{mode}"] / (1000 * f["seconds"])
-        elif f["key"] in ("inference", "training"):
-            key = {"inference": "infer", "training": "train"}[f["key"]]
-            ratio = f["seq_per_s"] / peer[f"{key}_seq_per_s_{mode}"]
-        else:
+        if f["key"] not in ("ism", "inference", "training"):
             continue
-        rows.append(f"| {f['what']} | {f['batch']} | {ratio:.2f}× |")
+        ratios = sorted(ratio_of(o, p, f, mode) for o, p in rounds)
+        spread = f" ({ratios[0]:.2f}–{ratios[-1]:.2f})" if len(ratios) > 1 else ""
+        rows.append(f"| {f['what']} | {f['batch']} | {statistics.median(ratios):.2f}×{spread} |")
+    what = f"median of {len(rounds)} rounds (lowest–highest)" if len(rounds) > 1 else "same run"
     return [f"{title}; vector extensions `{ours.get('cpu', 'not recorded')}`; "
-            f"promoscope ÷ PyTorch {peer['torch']} {mode}, same run:", "",
+            f"promoscope ÷ PyTorch {peer['torch']} {mode}, {what}:", "",
             "| figure | batch | promoscope ÷ PyTorch |", "|---|---:|---:|", *rows]
 
 
