@@ -6,4 +6,5 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod flex_values;
 pub mod norm;

@@ -17,13 +17,13 @@
 //! ```
 
 use burn::backend::Flex;
-use burn::backend::flex::FlexTensor;
 use burn::optim::{AdamConfig, AdamState, AdaptiveMomentumState, ModuleOptimizer, Optimizer};
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
 use promoscope_model::device::is_flex;
+use promoscope_model::kernels::flex_values::{contiguous, owned, slice};
 
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
@@ -75,8 +75,8 @@ impl Optimizer for Adam {
         };
         let time = time + 1;
         let [mut p, mut m, mut v] = [tensor, m, v].map(owned);
-        let g = flex(grad);
-        let g = g.as_slice::<f32>().expect("a contiguous f32 gradient");
+        let g = contiguous(grad);
+        let g = slice(&g);
         let steps = Steps::new(lr, self.epsilon, time);
         let [p_values, m_values, v_values] = [&mut p, &mut m, &mut v].map(|t| {
             t.try_storage_mut::<f32>()
@@ -129,26 +129,6 @@ impl Steps {
             *p -= update * self.lr;
         }
     }
-}
-
-fn flex<const D: usize>(x: Tensor<D>) -> FlexTensor {
-    let x = x.try_into_primitive::<Flex>().expect("a tensor on flex");
-    if x.as_slice::<f32>().is_some() {
-        x
-    } else {
-        x.to_contiguous()
-    }
-}
-
-/// `x`'s values in a buffer of their own, to be written in place (copied if
-/// another tensor shares them).
-fn owned<const D: usize>(x: Tensor<D>) -> FlexTensor {
-    let x = flex(x);
-    if x.is_unique() && x.bytes().len() == x.layout().num_elements() * size_of::<f32>() {
-        return x;
-    }
-    let values = x.as_slice::<f32>().expect("contiguous f32 values").to_vec();
-    FlexTensor::from_data(TensorData::new(values, x.layout().shape().clone()))
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@
 //! operations, which autodiff differentiates.
 
 use burn::backend::Flex;
-use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::softmax;
 
 use crate::device::is_flex;
+use crate::kernels::flex_values::{contiguous, each_chunk, owned, slice};
 
 /// Whether `device` takes the loops: flex, not training.
 fn loops(device: &Device, dtype: DType) -> bool {
@@ -31,7 +31,7 @@ pub fn exp<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let values = x
         .try_storage_mut::<f32>()
         .expect("owned, contiguous f32 values");
-    each_chunk(values, |chunk| {
+    each_chunk(values, 1 << 14, |_, chunk| {
         chunk.iter_mut().for_each(|v| *v = exp_f32(*v))
     });
     Tensor::from_primitive::<Flex>(x)
@@ -52,7 +52,7 @@ pub fn softmax_pool(x: Tensor<4>, logits: Tensor<4>) -> Tensor<3> {
     let window = pool * channels;
     // Windows in chunks of about 4,096 outputs, one chunk a task.
     let per_chunk = (4096 / channels).max(1);
-    each_chunk_of(&mut y, per_chunk * channels, |i, y| {
+    each_chunk(&mut y, per_chunk * channels, |i, y| {
         let (mut top, mut total) = (vec![0.0f32; channels], vec![0.0f32; channels]);
         for (w, y) in y.chunks_exact_mut(channels).enumerate() {
             let w = i * per_chunk + w;
@@ -123,57 +123,6 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         // NaN stays NaN through the clamp and the polynomial.
         y
     }
-}
-
-fn flex<const D: usize>(x: Tensor<D>) -> FlexTensor {
-    x.try_into_primitive::<Flex>()
-        .expect("the loops run on flex")
-}
-
-fn contiguous<const D: usize>(x: Tensor<D>) -> FlexTensor {
-    let x = flex(x);
-    if x.as_slice::<f32>().is_some() {
-        x
-    } else {
-        x.to_contiguous()
-    }
-}
-
-fn slice(x: &FlexTensor) -> &[f32] {
-    x.as_slice().expect("contiguous f32 values")
-}
-
-/// `x`'s values in a buffer of their own, to be written in place (copied if
-/// another tensor shares them).
-fn owned<const D: usize>(x: Tensor<D>) -> FlexTensor {
-    let x = contiguous(x);
-    if x.is_unique() && x.bytes().len() == x.layout().num_elements() * size_of::<f32>() {
-        return x;
-    }
-    let values = slice(&x).to_vec();
-    FlexTensor::from_data(TensorData::new(values, x.layout().shape().clone()))
-}
-
-/// `f` on chunks of `values`: on every core natively, in order in the browser.
-fn each_chunk(values: &mut [f32], f: impl Fn(&mut [f32]) + Sync) {
-    each_chunk_of(values, 1 << 14, |_, chunk| f(chunk));
-}
-
-/// `f(i, chunk)` on the `i`-th `len`-long chunk of `values`.
-fn each_chunk_of(values: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        values
-            .par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, chunk)| f(i, chunk));
-    }
-    #[cfg(target_family = "wasm")]
-    values
-        .chunks_mut(len)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i, chunk));
 }
 
 #[cfg(test)]

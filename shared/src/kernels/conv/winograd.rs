@@ -22,11 +22,11 @@
 //! is one operation of its graph (`training`), whose backward runs the same
 //! algorithm transposed, its products again half the tap sum's.
 
-use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 
 use super::{ConvShape, pad_length};
+use crate::kernels::flex_values::{contiguous, each_chunk, slice};
 
 /// Outputs per tile.
 const TILE: usize = 4;
@@ -177,25 +177,6 @@ fn points_matrix<const C: usize>(m: &[[f32; C]; POINTS], device: &Device) -> Ten
     Tensor::from_data(TensorData::new(m.concat(), [POINTS, C]), device)
 }
 
-/// `x` as flex holds it, its values read where they lie: copied only if `x`
-/// is a strided view. (`into_data` copies whenever another tensor shares the
-/// buffer, as the residual connection shares every convolution's input: 9–10
-/// ms of a block-1 convolution at batch 256.)
-fn values<const D: usize>(x: Tensor<D>) -> FlexTensor {
-    let x = x
-        .try_into_primitive::<Flex>()
-        .expect("Winograd's tensors live on flex");
-    if x.as_slice::<f32>().is_some() {
-        x
-    } else {
-        x.to_contiguous()
-    }
-}
-
-fn slice(x: &FlexTensor) -> &[f32] {
-    x.as_slice().expect("contiguous f32 values")
-}
-
 /// How a sequence is cut into tiles: its `dilation` interleaved subsequences,
 /// each in tiles of `TILE` outputs. Tile `t` of subsequence `r` is the
 /// sequence's tile `t · dilation + r`; its point `j` (`0..POINTS`) lies at
@@ -246,22 +227,6 @@ fn add(out: &mut [f32], rows: &[&[f32]], coefficients: &[f32]) {
     }
 }
 
-/// Runs `f(b, chunk)` on each `per_sequence`-long chunk of `out`: on every
-/// core natively, one after the other in the browser.
-fn each_sequence(out: &mut [f32], per_sequence: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(per_sequence)
-            .enumerate()
-            .for_each(|(b, chunk)| f(b, chunk));
-    }
-    #[cfg(target_family = "wasm")]
-    out.chunks_mut(per_sequence)
-        .enumerate()
-        .for_each(|(b, chunk)| f(b, chunk));
-}
-
 /// [`gather`] from a tensor `[batch, length, channels]` to `[POINTS, rows,
 /// channels]`, held `[rows, POINTS, channels]`: flex's products take strided
 /// rows.
@@ -273,7 +238,7 @@ fn to_points<const J: usize>(
 ) -> Tensor<3> {
     let [batch, _, channels] = x.dims();
     let device = x.device();
-    let points = gather(slice(&values(x)), channels, tiles, first, matrix);
+    let points = gather(slice(&contiguous(x)), channels, tiles, first, matrix);
     let shape = [batch * tiles.per_sequence, POINTS, channels];
     Tensor::<3>::from_data(TensorData::new(points, shape), &device).swap_dims(0, 1)
 }
@@ -290,7 +255,7 @@ fn from_points<const J: usize>(
     let [_, _, channels] = planes.dims();
     let device = planes.device();
     let y = scatter(
-        slice(&values(planes)),
+        slice(&contiguous(planes)),
         channels,
         batch,
         tiles,
@@ -314,7 +279,7 @@ fn gather<const J: usize, const K: usize>(
     let batch = x.len() / (tiles.length * channels);
     let zeros = vec![0.0; channels];
     let mut v = vec![0.0; batch * tiles.per_sequence * K * channels];
-    each_sequence(&mut v, tiles.per_sequence * K * channels, |b, v| {
+    each_chunk(&mut v, tiles.per_sequence * K * channels, |b, v| {
         let sequence = &x[b * tiles.length * channels..][..tiles.length * channels];
         for (start, tile) in tiles.starts().zip(v.chunks_exact_mut(K * channels)) {
             let points: [&[f32]; J] =
@@ -345,7 +310,7 @@ fn scatter<const J: usize, const K: usize>(
 ) -> Vec<f32> {
     let plane = batch * tiles.per_sequence * channels;
     let mut y = vec![0.0; batch * tiles.length * channels];
-    each_sequence(&mut y, tiles.length * channels, |b, y| {
+    each_chunk(&mut y, tiles.length * channels, |b, y| {
         for (tile, start) in tiles.starts().enumerate() {
             let row = (b * tiles.per_sequence + tile) * channels;
             let points: [&[f32]; K] =
