@@ -22,7 +22,6 @@
 //! is one operation of its graph (`training`), whose backward runs the same
 //! algorithm transposed, its products again half the tap sum's.
 
-use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 
 use super::{ConvShape, pad_length};
@@ -342,9 +341,9 @@ mod training {
     };
     use burn::prelude::*;
 
-    use super::{
-        FlexTensor, INPUT, KERNEL, OUTPUT, POINTS, TILE, from_points, points_matrix, to_points,
-    };
+    use burn::backend::flex::FlexTensor;
+
+    use super::{INPUT, KERNEL, OUTPUT, POINTS, TILE, from_points, points_matrix, to_points};
 
     /// `Aᵀ` transposed: a tile's four output gradients to its six products'.
     const OUTPUT_T: [[f32; TILE]; POINTS] = transpose(OUTPUT);
