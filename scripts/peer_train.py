@@ -16,7 +16,9 @@ epoch by held-out Pearson, and the mean and spread over seeds.
 and a weight average from the third pass, a model every fifth of a pass, whose
 batch-norm statistics are recomputed over 16 training batches; the average
 after the last pass is reported beside the best epoch. `--init` starts from a promoscope weights
-file (the same parameter names) instead of a fresh network. The split and
+file (the same parameter names) instead of a fresh network. `--mix-data`
+is `promoscope train --mix-data`: `--mix-per-epoch` of its rows (half the
+training rows unless set), drawn afresh each epoch, join the pass. The split and
 the reading are `scripts/baseline_kmer.py`'s. A measuring instrument, not
 product code: `pip install torch numpy scipy`.
 """
@@ -57,7 +59,7 @@ def evaluate(model, x, y, batch):
 
 def train_one(seed, args, data):
     import hsayn_torch as ht
-    x_train, y_train, x_val, y_val = data
+    x_train, y_train, x_val, y_val, x_mix, y_mix = data
     torch.manual_seed(seed)
     model = ht.HSAYN()
     if args.init:
@@ -69,7 +71,10 @@ def train_one(seed, args, data):
         with torch.no_grad():
             model.state_dict()["head.out.bias"].fill_(float(y_train.mean()))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
-    steps_per_epoch = -(-len(x_train) // args.batch_size)
+    per_epoch = 0 if x_mix is None else args.mix_per_epoch or len(x_train) // 2
+    x_all = x_train if x_mix is None else torch.cat([x_train, x_mix])
+    y_all = y_train if x_mix is None else np.concatenate([y_train, y_mix])
+    steps_per_epoch = -(-(len(x_train) + per_epoch) // args.batch_size)
     average = None
     if args.recipe == "small-data":
         from torch.optim.swa_utils import AveragedModel, update_bn
@@ -77,12 +82,16 @@ def train_one(seed, args, data):
         swa_start, swa_every, averaged = 2 * steps_per_epoch, max(steps_per_epoch // 5, 1), 0
     step = 0
     order_rng = np.random.default_rng(seed)
-    targets = torch.from_numpy(y_train.astype(np.float32)).reshape(-1, 1)
+    targets = torch.from_numpy(y_all.astype(np.float32)).reshape(-1, 1)
     epochs = []
     for epoch in range(1, args.epochs + 1):
         start = time.time()
         model.train()
-        order = order_rng.permutation(len(x_train))
+        order = np.arange(len(x_train))
+        if per_epoch:
+            drawn = order_rng.choice(len(x_all) - len(x_train), per_epoch, replace=False)
+            order = np.concatenate([order, len(x_train) + drawn])
+        order = order_rng.permutation(order)
         losses = []
         if args.recipe == "small-data" and epoch > args.epochs - args.fine_tune_epochs:
             for group in optimizer.param_groups:
@@ -91,7 +100,7 @@ def train_one(seed, args, data):
             rows = torch.from_numpy(order[i:i + args.batch_size])
             if len(rows) < 2:
                 continue
-            loss = torch.mean((model(x_train[rows]) - targets[rows]) ** 2)
+            loss = torch.mean((model(x_all[rows]) - targets[rows]) ** 2)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -107,7 +116,7 @@ def train_one(seed, args, data):
     best = max(epochs, key=lambda e: e["val_pearson"])
     result = {"seed": seed, "best": best, "epochs": epochs}
     if average is not None and averaged:
-        refresh = [x_train[torch.from_numpy(order[i:i + args.batch_size])]
+        refresh = [x_all[torch.from_numpy(order[i:i + args.batch_size])]
                    for i in range(0, 16 * args.batch_size, args.batch_size)]
         update_bn(refresh, average)
         result["swa_pearson"], result["swa_spearman"] = evaluate(average, x_val, y_val, 256)
@@ -130,6 +139,8 @@ def main():
     ap.add_argument("--fine-tune-epochs", type=int, default=1,
                     help="--recipe small-data: the last this many epochs at 1e-4")
     ap.add_argument("--init", help="start from this promoscope weights file")
+    ap.add_argument("--mix-data", help="training-only rows mixed into every epoch (promoscope's --mix-data)")
+    ap.add_argument("--mix-per-epoch", type=int, help="--mix-data rows a pass [half the training rows]")
     ap.add_argument("--limit", type=int, help="train on the first N training sequences only (a quick check)")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -140,8 +151,13 @@ def main():
     sequences, labels = [sequences[i] for i in keep], labels[keep]
     val = np.array([held_out(s, args.holdout) for s in sequences])
     train_rows = np.flatnonzero(~val)[:args.limit]
+    x_mix = y_mix = None
+    if args.mix_data:
+        mix_sequences, y_mix = read(args.mix_data)
+        fits = [i for i, s in enumerate(mix_sequences) if len(s) <= SEQ_LEN]
+        x_mix, y_mix = one_hot([mix_sequences[i] for i in fits]), y_mix[fits]
     data = (one_hot([sequences[i] for i in train_rows]), labels[train_rows],
-            one_hot([s for s, v in zip(sequences, val) if v]), labels[val])
+            one_hot([s for s, v in zip(sequences, val) if v]), labels[val], x_mix, y_mix)
     runs = [train_one(seed, args, data) for seed in args.seeds]
     best = np.array([[r["best"]["val_pearson"], r["best"]["val_spearman"]] for r in runs])
     result = {
@@ -149,6 +165,7 @@ def main():
         "torch": torch.__version__,
         "holdout_percent": args.holdout, "train": len(train_rows), "validation": int(val.sum()),
         "recipe": {"name": args.recipe, "init": args.init, "epochs": args.epochs,
+                   "mix_data": args.mix_data, "mix_per_epoch": args.mix_per_epoch,
                    "batch_size": args.batch_size, "lr": args.lr,
                    "selection": "best epoch by held-out Pearson"},
         "pearson_mean": float(best[:, 0].mean()), "pearson_sd": float(best[:, 0].std(ddof=1)) if len(runs) > 1 else 0.0,

@@ -3,11 +3,12 @@
 # reports it: the k-mer ridge fitted on the `--holdout 15` training part labels
 # 100,000 random sequences in the DREAM flanks (the teacher set); the network
 # is pre-trained on those, then trained on the real training part once per
-# seed; the PyTorch twin is trained from the same pre-trained weights with the
-# same recipe, and from scratch. Every step resumes where it stopped.
+# seed with teacher rows mixed into every pass; the PyTorch twin is trained
+# from the same pre-trained weights with the same recipe, and from scratch.
+# Every step resumes where it stopped.
 #
 #   [DATA=../shared/data/dream2022_train_sample.txt] [OUT=runs/small-data] \
-#   [SEEDS="0 1 2"] [THREADS=2] bash scripts/train-small-data.sh
+#   [SEEDS="0 1 2"] [THREADS=2] [PROMOSCOPE=binary] bash scripts/train-small-data.sh
 #
 # Figures: $OUT/baseline.json, $OUT/seed*/metrics.jsonl, $OUT/twin*.json.
 # Needs the Python packages of baseline_kmer.py and peer_train.py.
@@ -18,8 +19,8 @@ OUT=${OUT:-runs/small-data}
 SEEDS=${SEEDS:-0 1 2}
 export RAYON_NUM_THREADS=${THREADS:-2}
 mkdir -p "$OUT"
-cargo build --release -p promoscope
-promoscope=target/release/promoscope
+promoscope=${PROMOSCOPE:-target/release/promoscope}
+[[ -n ${PROMOSCOPE:-} ]] || cargo build --release -p promoscope
 
 # `train`, or `train --resume` when the folder has a checkpoint; a finished
 # run is left as it is.
@@ -43,15 +44,15 @@ train "$OUT/pretrain" --data "$OUT/teacher.txt" --recipe small-data --holdout 5 
 
 for seed in $SEEDS; do
   train "$OUT/seed$seed" --data "$DATA" --recipe small-data --holdout 15 \
-    --init "$OUT/pretrain/swa.safetensors" --seed "$seed"
+    --init "$OUT/pretrain/swa.safetensors" --mix-data "$OUT/teacher.txt" --seed "$seed"
 done
 
 # shellcheck disable=SC2086
 [[ -f $OUT/twin.json ]] || python3 scripts/peer_train.py --data "$DATA" --holdout 15 \
   --recipe small-data --epochs 4 --lr 5e-4 --init "$OUT/pretrain/swa.safetensors" \
-  --seeds $SEEDS --threads "$RAYON_NUM_THREADS" --out "$OUT/twin.json"
+  --mix-data "$OUT/teacher.txt" --seeds $SEEDS --threads "$RAYON_NUM_THREADS" --out "$OUT/twin.json"
 # shellcheck disable=SC2086
-[[ -f $OUT/twin-scratch.json ]] || python3 scripts/peer_train.py --data "$DATA" --holdout 15 \
+[[ -n ${SKIP_SCRATCH:-} || -f $OUT/twin-scratch.json ]] || python3 scripts/peer_train.py --data "$DATA" --holdout 15 \
   --recipe small-data --epochs 4 --lr 5e-4 \
   --seeds $SEEDS --threads "$RAYON_NUM_THREADS" --out "$OUT/twin-scratch.json"
 

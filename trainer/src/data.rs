@@ -85,6 +85,18 @@ impl Dataset {
         (train, val)
     }
 
+    /// Appends `other`'s rows (of the same row length) after these.
+    pub fn append(&mut self, other: Dataset) {
+        assert_eq!(self.seq_len, other.seq_len, "rows of one length");
+        if self.subsets.len() == self.len() && other.subsets.len() == other.len() {
+            self.subsets.extend(other.subsets);
+        } else {
+            self.subsets.clear();
+        }
+        self.codes.extend(other.codes);
+        self.labels.extend(other.labels);
+    }
+
     /// The rows `indices` as a one-hot batch `[n, seq_len, 4]` and labels `[n, 1]`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<3>, Tensor<2>) {
         let row = self.seq_len * 4;

@@ -49,6 +49,8 @@ pub struct TrainSettings {
     pub fine_tune_lr: f64,
     /// Stochastic weight averaging, when set.
     pub swa: Option<SwaSettings>,
+    /// Training-only rows (a teacher set) mixed into every epoch, when set.
+    pub mix: Option<Mix>,
     /// Validate every this many epochs (and after the last).
     pub val_every: usize,
     /// Seed of initialisation, shuffling and dropout.
@@ -99,9 +101,8 @@ mod tests {
         assert_eq!(sum, expected, "read losses are not added twice");
     }
 
-    #[test]
-    fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
-        let settings = |epochs| TrainSettings {
+    fn settings(epochs: usize) -> TrainSettings {
+        TrainSettings {
             model: ModelConfig::tiny(),
             init: None,
             epochs,
@@ -111,11 +112,60 @@ mod tests {
             fine_tune_epochs: 100,
             fine_tune_lr: 3e-5,
             swa: None,
+            mix: None,
             val_every: 1,
             seed: 0,
             out_dir: PathBuf::new(),
             loss_scale: 1.0,
+        }
+    }
+
+    #[test]
+    fn an_epoch_holds_every_measured_row_and_a_fresh_draw_of_mixed_rows() {
+        let mixing = TrainSettings {
+            epoch_size: usize::MAX,
+            mix: Some(Mix {
+                rows: 50,
+                per_epoch: 10,
+            }),
+            ..settings(4)
         };
+        let (measured, rows) = (30, 80);
+        let draw = |epoch| {
+            let mut order = epoch_order(&mixing, rows, epoch);
+            assert_eq!(
+                order,
+                epoch_order(&mixing, rows, epoch),
+                "same epoch, same order"
+            );
+            assert_eq!(order.len(), measured + 10);
+            order.sort_unstable();
+            assert_eq!(order[..measured], (0..measured).collect::<Vec<_>>());
+            order.dedup();
+            assert_eq!(order.len(), measured + 10, "no row twice");
+            assert!(
+                order[measured..]
+                    .iter()
+                    .all(|&i| (measured..rows).contains(&i))
+            );
+            order[measured..].to_vec()
+        };
+        assert_ne!(draw(1), draw(2), "each epoch draws its own mixed rows");
+        let plain = TrainSettings {
+            epoch_size: usize::MAX,
+            ..settings(4)
+        };
+        let mut order = epoch_order(&plain, rows, 1);
+        order.sort_unstable();
+        assert_eq!(
+            order,
+            (0..rows).collect::<Vec<_>>(),
+            "without a mix: every row"
+        );
+    }
+
+    #[test]
+    fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
         let seed = settings(850);
         assert_eq!(seed.lr_at(1), 1e-4);
         assert_eq!(seed.lr_at(750), 1e-4);
@@ -131,6 +181,18 @@ mod tests {
         let bias = model.head.out.bias.as_ref().unwrap().val();
         assert_eq!(bias.into_data().try_to_vec::<f32>().unwrap(), [4.0]);
     }
+}
+
+/// Rows mixed into every epoch besides the training rows: the last `rows`
+/// rows of the training set (e.g. random sequences labelled by a teacher),
+/// of which `per_epoch` are drawn afresh each epoch. They keep the network
+/// near what it was pre-trained on while it learns the measured labels.
+#[derive(Clone, Copy, Debug)]
+pub struct Mix {
+    /// How many of the training set's rows are mixed-in rows (its last ones).
+    pub rows: usize,
+    /// How many of them join each epoch.
+    pub per_epoch: usize,
 }
 
 /// When weights are averaged, in optimizer steps: the seed's
@@ -442,10 +504,16 @@ impl<'a> Run<'a> {
         let start = Instant::now()
             .checked_sub(std::time::Duration::from_secs_f64(progress.wall_s))
             .unwrap_or_else(Instant::now);
-        let card = BTreeMap::from([(
-            "trained_on".to_string(),
-            format!("{} sequences", train.len()),
-        )]);
+        let trained_on = match settings.mix {
+            Some(mix) => format!(
+                "{} sequences, and {} of {} mixed-in rows an epoch",
+                train.len() - mix.rows,
+                mix.per_epoch,
+                mix.rows
+            ),
+            None => format!("{} sequences", train.len()),
+        };
+        let card = BTreeMap::from([("trained_on".to_string(), trained_on)]);
         Ok(Run {
             settings,
             train,
@@ -467,13 +535,7 @@ impl<'a> Run<'a> {
     /// step): a resumed run repeats exactly what the interrupted one would
     /// have done.
     fn order(&self, epoch: usize) -> Vec<usize> {
-        let settings = self.settings;
-        let mut order: Vec<usize> = (0..self.train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(
-            settings.seed.wrapping_add(epoch as u64),
-        ));
-        order.truncate(settings.epoch_size.min(order.len()));
-        order
+        epoch_order(self.settings, self.train.len(), epoch)
     }
 
     /// One optimizer step on a batch, and the weight average's share of it.
@@ -601,6 +663,27 @@ impl<'a> Run<'a> {
             &self.progress,
         )
     }
+}
+
+/// An epoch's rows of a training set of `rows` in training order: every
+/// measured row and the epoch's draw of mixed-in rows, shuffled, cut to
+/// `epoch_size`; a function of (seed, epoch) alone.
+fn epoch_order(settings: &TrainSettings, rows: usize, epoch: usize) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(settings.seed.wrapping_add(epoch as u64));
+    let mix = settings.mix.unwrap_or(Mix {
+        rows: 0,
+        per_epoch: 0,
+    });
+    let measured = rows - mix.rows;
+    let mut order: Vec<usize> = (0..measured).collect();
+    if mix.per_epoch > 0 {
+        let mut mixed: Vec<usize> = (measured..rows).collect();
+        let (drawn, _) = mixed.partial_shuffle(&mut rng, mix.per_epoch);
+        order.extend_from_slice(drawn);
+    }
+    order.shuffle(&mut rng);
+    order.truncate(settings.epoch_size.min(order.len()));
+    order
 }
 
 /// A progress bar over an epoch's sequences (hidden when stderr is not a terminal).

@@ -750,6 +750,75 @@ fn small_data_recipe_passes_over_the_data_and_init_starts_from_weights() {
     );
 }
 
+/// `--mix-data` rows join every epoch (training only): an epoch is the
+/// measured rows and `--mix-per-epoch` mixed-in ones, the validation set is
+/// the measured file's, the card says so, and a draw larger than the file is
+/// refused.
+#[test]
+fn mixed_in_rows_join_every_epoch_and_only_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 200);
+    let text =
+        std::fs::read_to_string(shared_folder().join("data/dream2022_train_sample.txt")).unwrap();
+    let mix: String = text
+        .lines()
+        .skip(1000)
+        .filter(|l| l.split('\t').next().unwrap().len() <= 111)
+        .take(90)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mix_file = dir.path().join("mix.txt");
+    std::fs::write(&mix_file, mix).unwrap();
+    let run = dir.path().join("run");
+    let out = run_line(&format!(
+        "train --data {} --config tiny --backend flex --recipe small-data --epochs 2 --holdout 20 --mix-data {} --mix-per-epoch 40 --out {}",
+        data.display(),
+        mix_file.display(),
+        run.display()
+    ));
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mixing 40 of 90 sequences from"),
+        "{stderr}"
+    );
+    let count = |what: &str| -> usize {
+        stderr
+            .split(what)
+            .next()
+            .and_then(|head| head.rsplit([' ', '\n']).next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{stderr}"))
+    };
+    let (train_len, val_len) = (count(" sequences to train on"), count(" to validate on"));
+    assert_eq!(train_len + val_len, 200 - too_long(&data));
+    let metrics = metrics_of(&run);
+    assert_eq!(metrics[0]["step"], (train_len + 40).div_ceil(64) as u64);
+    assert_eq!(metrics[1]["step"], 2 * (train_len + 40).div_ceil(64) as u64);
+    let card =
+        String::from_utf8_lossy(&std::fs::read(run.join("last.safetensors")).unwrap()).into_owned();
+    assert!(
+        card.contains(&format!(
+            "{train_len} sequences, and 40 of 90 mixed-in rows an epoch"
+        )),
+        "{}",
+        &card[..card.len().min(2000)]
+    );
+
+    let out = run_line(&format!(
+        "train --data {} --config tiny --backend flex --recipe small-data --holdout 20 --mix-data {} --mix-per-epoch 91 --out {}",
+        data.display(),
+        mix_file.display(),
+        dir.path().join("refused").display()
+    ));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--mix-per-epoch 91:") && stderr.contains("holds only 90 sequences"),
+        "{stderr}"
+    );
+}
+
 /// `design` on the demo model: constraints hold, greedy raises the prediction
 /// round by round, a seed repeats, each design's prediction is `predict`'s,
 /// and impossible constraints are refused with a message.

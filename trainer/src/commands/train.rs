@@ -39,6 +39,18 @@ pub struct Args {
     #[arg(long, value_name = "SAFETENSORS", conflicts_with = "resume")]
     #[serde(default)]
     init: Option<PathBuf>,
+    /// Training-only rows mixed into every epoch, read like `--data` and
+    /// never validated on: e.g. the teacher set a model was pre-trained on,
+    /// which keeps it near the teacher while it learns the measured labels
+    /// (docs/TRAINING.md).
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    mix_data: Option<PathBuf>,
+    /// How many `--mix-data` rows join each epoch, drawn afresh each epoch
+    /// [half the training rows].
+    #[arg(long, value_name = "N", requires = "mix_data")]
+    #[serde(default)]
+    mix_per_epoch: Option<usize>,
     /// Epochs [seed: 850, the seed's 750 + 100; small-data: 4].
     #[arg(long)]
     epochs: Option<usize>,
@@ -196,14 +208,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let args = resolve(args)?;
     let selected = select_device(args.device.backend)?;
     eprintln!("backend: {selected}");
-    let (train_set, val_set) = read_split(&args)?;
+    let (mut train_set, val_set) = read_split(&args)?;
+    let mix = read_mix(&args, &mut train_set)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     io::write_atomic(
         &args.out.join(TRAIN_ARGS),
         serde_json::to_string_pretty(&args)?.as_bytes(),
     )?;
-    let hyper = Hyper::of(&args, train_set.len());
+    // An epoch is the measured rows and the mixed-in ones drawn for it.
+    let epoch_rows = match mix {
+        Some(mix) => train_set.len() - mix.rows + mix.per_epoch,
+        None => train_set.len(),
+    };
+    let hyper = Hyper::of(&args, epoch_rows);
     if hyper.batch_size < 2 || hyper.val_every == 0 {
         bail!("need --batch-size ≥ 2 and --val-every ≥ 1");
     }
@@ -214,7 +232,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             train_set.len()
         );
     }
-    let settings = settings(&args, &hyper)?;
+    let settings = settings(&args, &hyper, mix)?;
     set_half_products(args.mixed_precision);
     #[cfg(feature = "implicit-gemm")]
     super::implicit_gemm(args.implicit_gemm, &selected);
@@ -355,8 +373,37 @@ fn read_split(args: &Args) -> Result<(data::Dataset, data::Dataset)> {
     Ok((train_set, val_set))
 }
 
+/// `--mix-data`'s rows, appended to the training set.
+fn read_mix(args: &Args, train_set: &mut data::Dataset) -> Result<Option<train::Mix>> {
+    let Some(path) = &args.mix_data else {
+        return Ok(None);
+    };
+    let model = &args.model.config.config;
+    let (mixed, report) = data::read(path, model.seq_len, args.skip_bad_lines)?;
+    for (line, problem) in report.bad_lines.iter().take(5) {
+        eprintln!("  {}:{line}: {problem}", path.display());
+    }
+    if mixed.is_empty() {
+        bail!("{} (--mix-data) holds no sequences", path.display());
+    }
+    let rows = mixed.len();
+    let per_epoch = args.mix_per_epoch.unwrap_or(train_set.len() / 2);
+    if per_epoch > rows {
+        bail!(
+            "--mix-per-epoch {per_epoch}: {} holds only {rows} sequences",
+            path.display()
+        );
+    }
+    eprintln!(
+        "mixing {per_epoch} of {rows} sequences from {} into each epoch (training only)",
+        path.display()
+    );
+    train_set.append(mixed);
+    Ok(Some(train::Mix { rows, per_epoch }))
+}
+
 /// The loop's settings from the options.
-fn settings(args: &Args, hyper: &Hyper) -> Result<train::TrainSettings> {
+fn settings(args: &Args, hyper: &Hyper, mix: Option<train::Mix>) -> Result<train::TrainSettings> {
     // A resumed run continues from its checkpoint, not from `--init`.
     let init = match args
         .init
@@ -393,6 +440,7 @@ fn settings(args: &Args, hyper: &Hyper) -> Result<train::TrainSettings> {
             every: hyper.swa_every,
             bn_batches: hyper.swa_bn_batches,
         }),
+        mix,
         val_every: hyper.val_every,
         seed: args.seed,
         out_dir: args.out.clone(),
