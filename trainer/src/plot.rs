@@ -45,6 +45,8 @@ fn draw_learning_curve(
     let (left, right) = root.split_horizontally(500);
     let last_epoch = history.iter().map(|m| m.epoch).max().unwrap_or(1) as f64;
     let x_range = 0.0..last_epoch.max(1.0) + 0.5;
+    // At most one label an epoch: more would print half epochs as whole ones.
+    let epoch_labels = (last_epoch as usize + 1).min(11);
 
     let losses: Vec<(f64, f64)> = history
         .iter()
@@ -61,6 +63,7 @@ fn draw_learning_curve(
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_labels(epoch_labels)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
     chart.draw_series(LineSeries::new(losses.clone(), &BLUE))?;
@@ -100,6 +103,7 @@ fn draw_learning_curve(
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_labels(epoch_labels)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
     for (label, colour, values) in series {
