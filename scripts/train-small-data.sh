@@ -53,7 +53,7 @@ done
   --mix-data "$OUT/teacher.txt" --seeds $SEEDS --threads "$RAYON_NUM_THREADS" --out "$OUT/twin.json"
 # shellcheck disable=SC2086
 [[ -n ${SKIP_SCRATCH:-} || -f $OUT/twin-scratch.json ]] || python3 scripts/peer_train.py --data "$DATA" --holdout 15 \
-  --recipe small-data --epochs 4 --lr 5e-4 \
+  --recipe small-data --epochs 4 --lr 5e-4 --mix-data "$OUT/teacher.txt" \
   --seeds $SEEDS --threads "$RAYON_NUM_THREADS" --out "$OUT/twin-scratch.json"
 
 [[ -f $OUT/pretrain.json ]] || "$promoscope" evaluate --weights "$OUT/pretrain/swa.safetensors" \
