@@ -1,6 +1,6 @@
 //! `promoscope train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -325,22 +325,7 @@ fn read_split(args: &Args) -> Result<(data::Dataset, data::Dataset)> {
         .data
         .clone()
         .expect("clap requires --data unless --resume");
-    let model = &args.model.config.config;
-    let (data, report) = data::read(&data_path, model.seq_len, args.skip_bad_lines)?;
-    eprintln!(
-        "read {} sequences from {} ({} longer than {} dropped, {} bad lines skipped)",
-        data.len(),
-        data_path.display(),
-        report.too_long,
-        model.seq_len,
-        report.bad_lines.len()
-    );
-    for (line, problem) in report.bad_lines.iter().take(5) {
-        eprintln!("  {}:{line}: {problem}", data_path.display());
-    }
-    if data.is_empty() {
-        bail!("{} holds no sequences", data_path.display());
-    }
+    let data = read_file(args, &data_path)?;
     let (train_set, val_set) = match args.holdout {
         Some(percent) => data.split_holdout(percent),
         None => {
@@ -373,19 +358,33 @@ fn read_split(args: &Args) -> Result<(data::Dataset, data::Dataset)> {
     Ok((train_set, val_set))
 }
 
+/// A training file (`--data`, `--mix-data`) for the model's input length,
+/// what reading dropped and skipped said; an error if it holds no sequences.
+fn read_file(args: &Args, path: &Path) -> Result<data::Dataset> {
+    let seq_len = args.model.config.config.seq_len;
+    let (data, report) = data::read(path, seq_len, args.skip_bad_lines)?;
+    eprintln!(
+        "read {} sequences from {} ({} longer than {seq_len} dropped, {} bad lines skipped)",
+        data.len(),
+        path.display(),
+        report.too_long,
+        report.bad_lines.len()
+    );
+    for (line, problem) in report.bad_lines.iter().take(5) {
+        eprintln!("  {}:{line}: {problem}", path.display());
+    }
+    if data.is_empty() {
+        bail!("{} holds no sequences", path.display());
+    }
+    Ok(data)
+}
+
 /// `--mix-data`'s rows, appended to the training set.
 fn read_mix(args: &Args, train_set: &mut data::Dataset) -> Result<Option<train::Mix>> {
     let Some(path) = &args.mix_data else {
         return Ok(None);
     };
-    let model = &args.model.config.config;
-    let (mixed, report) = data::read(path, model.seq_len, args.skip_bad_lines)?;
-    for (line, problem) in report.bad_lines.iter().take(5) {
-        eprintln!("  {}:{line}: {problem}", path.display());
-    }
-    if mixed.is_empty() {
-        bail!("{} (--mix-data) holds no sequences", path.display());
-    }
+    let mixed = read_file(args, path)?;
     let rows = mixed.len();
     let per_epoch = args.mix_per_epoch.unwrap_or(train_set.len() / 2);
     if per_epoch > rows {
