@@ -18,10 +18,6 @@
 # BUDGET_S (540 s);
 # `bench` prints each figure to stderr as soon as it is measured, so a capped
 # run still tells what it got through. MODE=f32 leaves out --mixed-precision.
-# The variant `implicit-gemm` (each convolution one cubek implicit-GEMM
-# kernel; its table lists the shapes that fell back) is a build with the
-# cargo feature of that name, run with `--implicit-gemm`:
-#   NAME=implicit-gemm FEATURES=vulkan,fusion,implicit-gemm bash scripts/pack-gpu.sh
 # The PyTorch peer runs first in the same command (PEER=0 leaves it out), so
 # each variant's last complete run gets a table with the peer's ratios.
 # SEED_EPOCHS=1 then trains two epochs of the seed recipe (as step 3 of
@@ -66,7 +62,6 @@ variant() {
   binary=/tmp/promoscope flags=
   case $1 in
     default) ;;
-    implicit-gemm) binary=/tmp/promoscope-implicit-gemm flags=--implicit-gemm ;;
     *) binary=/tmp/promoscope-$1 ;;
   esac
 }

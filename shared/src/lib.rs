@@ -16,6 +16,7 @@
 //! - [`ism`] and [`design`]: every single substitution of a sequence, and
 //!   the search for sequences the model predicts high, low or near a target.
 //! - [`swa`]: stochastic weight averaging with refreshed batch-norm statistics.
+//! - `training` (cargo feature `train`): one training step, the loss and Adam.
 //!
 //! This crate knows nothing of files, command lines or the DOM: it takes bytes
 //! and tensors and returns tensors, numbers and typed errors.
@@ -30,18 +31,25 @@ pub mod kernels;
 pub mod metrics;
 pub mod records;
 pub mod swa;
+#[cfg(feature = "train")]
+pub mod training;
 pub mod weights;
 
 pub use blocks::model::{Model, Stage};
 pub use config::ModelConfig;
 pub use device::{Backend, SelectedDevice};
 
-/// The largest `|a − b|` over two lists of the same length: tests' tolerances.
+/// Tests' tolerance checks on tensors: [`metrics::max_abs_diff`] of their
+/// values (infinite on any non-finite one). A tensor's own `abs().max()`
+/// would be as blind to NaN as `f32::max`.
 #[cfg(test)]
-pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
+pub(crate) fn tensor_max_abs_diff<const D: usize>(
+    a: burn::prelude::Tensor<D>,
+    b: burn::prelude::Tensor<D>,
+) -> f32 {
+    let values = |t: burn::prelude::Tensor<D>| {
+        let data = t.into_data().convert::<f32>();
+        data.try_to_vec::<f32>().expect("f32 after convert")
+    };
+    metrics::max_abs_diff(&values(a), &values(b))
 }

@@ -29,6 +29,25 @@ fn check(predicted: &[f64], measured: &[f64]) -> Result<(), MetricError> {
     Ok(())
 }
 
+/// The largest `|a − b|` over two lists of the same length, and infinity
+/// when any value of either is not finite: the distance every tolerance check
+/// compares (golden traces, ISM, backends against each other). `f32::max`
+/// drops NaN, so a fold with it would call a network that outputs NaN exact;
+/// with this, `diff <= tolerance` fails and `diff > tolerance` holds.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared lists differ in length");
+    a.iter().zip(b).fold(0.0, |worst, (x, y)| {
+        if x.is_finite() && y.is_finite() {
+            worst.max((x - y).abs())
+        } else {
+            f32::INFINITY
+        }
+    })
+}
+
 /// Pearson's correlation coefficient.
 pub fn pearson(predicted: &[f64], measured: &[f64]) -> Result<f64, MetricError> {
     check(predicted, measured)?;
@@ -178,6 +197,23 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn max_abs_diff_is_infinite_on_any_non_finite_value() {
+        assert_eq!(max_abs_diff(&[1.0, 2.0], &[1.5, 1.0]), 1.0);
+        assert_eq!(max_abs_diff(&[], &[]), 0.0);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for (a, b) in [
+                ([1.0, bad], [1.0, 2.0]),
+                ([1.0, 2.0], [1.0, bad]),
+                ([bad; 2], [bad; 2]),
+            ] {
+                let diff = max_abs_diff(&a, &b);
+                assert_eq!(diff, f32::INFINITY, "{a:?} vs {b:?}");
+                assert!(diff > 1e-4, "a tolerance check passes {a:?} vs {b:?}");
+            }
+        }
+    }
 
     const X: [f64; 6] = [1.0, 2.0, 2.0, 4.0, 7.0, 3.0];
     const Y: [f64; 6] = [2.0, 1.0, 4.0, 4.0, 9.0, 0.5];

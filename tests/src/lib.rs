@@ -24,18 +24,6 @@ pub fn sample_data() -> PathBuf {
     team_folder().join("data/dream2022_train_sample.txt")
 }
 
-/// Largest absolute difference of two equally long slices.
-///
-/// # Panics
-/// If the lengths differ.
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "compared slices differ in length");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 /// A float32 tensor of a safetensors file: its shape and values.
 ///
 /// # Panics

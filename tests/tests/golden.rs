@@ -1,23 +1,30 @@
 //! The model against `../shared/golden`: every trace within 1e-4, on every backend.
 
+use burn::module::Param;
 use burn::prelude::*;
 use promoscope_model::blocks::relative_position::relative_position_basis;
 use promoscope_model::ism::Mutagenesis;
-use promoscope_model::weights;
-use promoscope_model::{Backend, device::select_device};
-use promoscope_tests::{golden_bytes, golden_tensor, max_abs_diff};
+use promoscope_model::metrics::max_abs_diff;
+use promoscope_model::{Backend, Model, device::select_device, weights};
+use promoscope_tests::{golden_bytes, golden_tensor};
 use safetensors::SafeTensors;
 
 const TOLERANCE: f32 = 1e-4;
 
-/// Runs the golden input through the golden weights on `device`; returns the
-/// largest difference per trace, failing on any above the tolerance.
-fn check_golden(device: &Device, backend: &str) -> Vec<(String, f32)> {
+/// The golden weights on `device`.
+fn golden_model(device: &Device) -> Model {
+    let (model, info) =
+        weights::load(&golden_bytes(), device).expect("golden weights load unchanged");
+    assert_eq!(info.config, promoscope_model::ModelConfig::new());
+    model
+}
+
+/// Runs the golden input through `model` on `device`; returns the largest
+/// difference per trace from the golden one (infinite where a value is not
+/// finite).
+fn golden_diffs(model: &Model, device: &Device) -> Vec<(String, f32)> {
     let bytes = golden_bytes();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let (model, info) = weights::load(&bytes, device).expect("golden weights load unchanged");
-    assert_eq!(info.config, promoscope_model::ModelConfig::new());
-
     let (shape, input) = golden_tensor(&file, "input.onehot");
     let x = Tensor::<3>::from_data(TensorData::new(input, shape), device);
     let mut traces = Vec::new();
@@ -45,19 +52,25 @@ fn check_golden(device: &Device, backend: &str) -> Vec<(String, f32)> {
         "posenc".into(),
         max_abs_diff(&relative_position_basis(3, 192), &posenc),
     ));
+    diffs
+}
 
+/// The traces not within the tolerance.
+fn beyond_tolerance(diffs: &[(String, f32)]) -> Vec<&(String, f32)> {
+    diffs.iter().filter(|(_, d)| *d > TOLERANCE).collect()
+}
+
+/// The golden weights' traces on `device`, failing on any beyond the tolerance.
+fn check_golden(device: &Device, backend: &str) {
+    let diffs = golden_diffs(&golden_model(device), device);
     for (name, diff) in &diffs {
         println!("golden {backend} trace.{name}: max |diff| = {diff:.3e}");
     }
-    let worst: Vec<_> = diffs
-        .iter()
-        .filter(|(_, d)| d.is_nan() || *d > TOLERANCE)
-        .collect();
+    let worst = beyond_tolerance(&diffs);
     assert!(
         worst.is_empty(),
         "{backend}: traces beyond {TOLERANCE}: {worst:?}"
     );
-    diffs
 }
 
 #[test]
@@ -88,12 +101,12 @@ fn golden_parameter_count_is_the_models() {
     assert_eq!(model.num_params(), count);
 }
 
-/// Incremental ISM (stem and block 1 on windows) against each row through the
-/// whole network, with the golden weights: the first and last rows of a
-/// golden sequence's batch, where the windows leave the sequence.
-fn check_incremental_ism(device: &Device, backend: &str, rows_each_end: usize) {
-    let bytes = golden_bytes();
-    let (model, info) = weights::load(&bytes, device).unwrap();
+/// Incremental ISM (stem and block 1 on windows) against each row through
+/// `model` whole, on a golden sequence: the largest difference over the
+/// first and last `rows_each_end` rows of its batch, where the windows leave
+/// the sequence (infinite where a value is not finite).
+fn incremental_ism_diff(model: &Model, device: &Device, rows_each_end: usize) -> f32 {
+    let info = weights::read_info(&golden_bytes()).unwrap();
     let seq_len = info.config.seq_len;
     let sequence = info.metadata["sequences"].split('|').next().unwrap();
     let m = Mutagenesis::new(sequence, seq_len).unwrap();
@@ -101,15 +114,37 @@ fn check_incremental_ism(device: &Device, backend: &str, rows_each_end: usize) {
     for rows in [0..rows_each_end, m.rows() - rows_each_end..m.rows()] {
         let x = Tensor::<3>::from_data(m.one_hot_rows(seq_len, rows.clone()).unwrap(), device);
         let whole = model.forward(x).into_data().try_to_vec::<f32>().unwrap();
-        let incremental = m.predict_rows(&model, seq_len, rows).unwrap();
+        let incremental = m.predict_rows(model, seq_len, rows).unwrap();
         let incremental = incremental.into_data().try_to_vec::<f32>().unwrap();
         worst = worst.max(max_abs_diff(&incremental, &whole));
     }
+    worst
+}
+
+fn check_incremental_ism(device: &Device, backend: &str, rows_each_end: usize) {
+    let worst = incremental_ism_diff(&golden_model(device), device, rows_each_end);
     println!("incremental ISM {backend}: max |diff| = {worst:.3e}");
     assert!(
         worst <= TOLERANCE,
         "{backend}: incremental ISM off by {worst}"
     );
+}
+
+/// A network that outputs NaN fails both checks above: the golden weights
+/// with a NaN output bias.
+#[test]
+fn a_network_that_outputs_nan_fails_the_golden_and_ism_checks() {
+    let device = Device::flex();
+    let mut model = golden_model(&device);
+    model.head.out.bias = Some(Param::from_tensor(Tensor::from_floats([f32::NAN], &device)));
+    let diffs = golden_diffs(&model, &device);
+    let failed: Vec<&str> = beyond_tolerance(&diffs)
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(failed, ["output"], "{diffs:?}");
+    let ism = incremental_ism_diff(&model, &device, 2);
+    assert!(ism > TOLERANCE, "incremental ISM of a NaN network: {ism}");
 }
 
 #[test]

@@ -1,13 +1,16 @@
 //! Train-mode sanity on the tiny config (flex): dropout is live, gradients reach
-//! every parameter, and one Adam step lowers the loss.
+//! every parameter, and one step of `training::Stepper` (the trainer's) lowers
+//! the loss, on flex and on wgpu alike.
 
 use burn::module::{ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use promoscope_model::device::select_device;
+use promoscope_model::metrics::max_abs_diff;
+use promoscope_model::training::{Stepper, mse};
 use promoscope_model::weights::{self, Precision};
-use promoscope_model::{Backend, Model, ModelConfig};
+use promoscope_model::{Backend, ModelConfig};
 
 fn batch(device: &Device, seed: u64) -> (Tensor<3>, Tensor<2>) {
     device.seed(seed);
@@ -17,10 +20,6 @@ fn batch(device: &Device, seed: u64) -> (Tensor<3>, Tensor<2>) {
     let x = noise.clone().equal(noise.max_dim(2)).float();
     let y = Tensor::<2>::random([16, 1], Distribution::Uniform(0.0, 17.0), device);
     (x, y)
-}
-
-fn mse(model: &Model, x: Tensor<3>, y: Tensor<2>) -> Tensor<1> {
-    (model.forward(x) - y).powi_scalar(2).mean()
 }
 
 #[test]
@@ -81,6 +80,17 @@ impl ModuleVisitor for GradientCheck {
     }
 }
 
+/// The biases of the convolutions a batch norm follows directly: the batch's
+/// statistics cancel them, so training leaves them out (`BatchNorm::after`).
+/// Every other parameter learns.
+const BEFORE_BATCH_NORM: [&str; 5] = [
+    "stem.conv.bias",
+    "block1.res.convs.1.bias",
+    "block2.res.convs.1.bias",
+    "block3.conv.bias",
+    "block3.res.convs.1.bias",
+];
+
 #[test]
 fn gradients_reach_every_parameter() {
     let device = Device::flex().autodiff();
@@ -106,18 +116,8 @@ fn gradients_reach_every_parameter() {
         .filter(|n| !n.contains(".running_"))
         .count();
     assert_eq!(check.trainable, expected);
-    // The biases of the convolutions a batch norm follows directly: the
-    // batch's statistics cancel them, so training leaves them out
-    // (`BatchNorm::after`). Every other parameter learns.
-    let before_batch_norm = [
-        "stem.conv.bias",
-        "block1.res.convs.1.bias",
-        "block2.res.convs.1.bias",
-        "block3.conv.bias",
-        "block3.res.convs.1.bias",
-    ];
     assert_eq!(
-        check.unreached, before_batch_norm,
+        check.unreached, BEFORE_BATCH_NORM,
         "parameters without a gradient"
     );
 }
@@ -131,12 +131,9 @@ fn one_adam_step_lowers_the_loss_on_a_fixed_batch() {
     let device = Device::flex().autodiff();
     let model = tiny_without_dropout().init(&device);
     let (x, y) = batch(&device, 3);
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
-
-    let before = mse(&model, x.clone(), y.clone());
-    let grads = GradientsParams::from_grads(before.backward(), &model);
+    let mut stepper = Stepper::new(1.0, 0);
+    let (model, before) = stepper.step(model, (x.clone(), y.clone()), 1e-3, 0);
     let before = before.into_scalar::<f32>();
-    let model = optimizer.step(1e-3, model, grads);
     let after = mse(&model, x, y).into_scalar::<f32>();
     assert!(after < before, "loss went from {before} to {after}");
 }
@@ -156,29 +153,80 @@ impl ModuleVisitor for GradientDump<'_> {
     }
 }
 
-/// Loss, gradients, and the loss after one Adam step, from the same weights and batch.
-fn one_step(
-    weights: &[u8],
-    (x, y): (TensorData, TensorData),
-    device: &Device,
-) -> (f32, Vec<Vec<f32>>, f32) {
+/// What one training step did.
+struct StepResult {
+    loss: f32,
+    gradients: Vec<Vec<f32>>,
+    after: f32,
+}
+
+/// Loss, gradients, and the loss after one step of the trainer's `Stepper`,
+/// from the same weights and batch.
+fn one_step(weights: &[u8], (x, y): (TensorData, TensorData), device: &Device) -> StepResult {
     let (model, _) = weights::load(weights, device).unwrap();
     let x = Tensor::<3>::from_data(x, device);
     let y = Tensor::<2>::from_data(y, device);
-    let loss = mse(&model, x.clone(), y.clone());
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut stepper = Stepper::new(1.0, 0);
+    let (loss, grads) = stepper.gradients(&model, x.clone(), y.clone());
     let mut dump = GradientDump {
         grads: &grads,
         values: Vec::new(),
     };
     model.visit(&mut dump);
     let gradients = dump.values;
-    let model = AdamConfig::new()
-        .with_epsilon(1e-7)
-        .init()
-        .step(1e-3, model, grads);
-    let after = mse(&model, x, y).into_scalar::<f32>();
-    (loss.into_scalar::<f32>(), gradients, after)
+    let model = stepper.apply(model, grads, 1e-3);
+    StepResult {
+        loss: loss.into_scalar::<f32>(),
+        gradients,
+        after: mse(&model, x, y).into_scalar::<f32>(),
+    }
+}
+
+/// How `got`'s step differs from `want`'s beyond rounding, if it does: the
+/// loss within 1e-4 of its size, every one of `parameters` gradients within
+/// 1e-4 of the largest, and the step lowering the loss. A NaN anywhere differs.
+fn step_difference(want: &StepResult, got: &StepResult, parameters: usize) -> Option<String> {
+    let loss_close = (want.loss - got.loss).abs() < 1e-4 * want.loss.abs().max(1.0);
+    if !loss_close {
+        return Some(format!("loss {} vs {}", want.loss, got.loss));
+    }
+    let counts = (want.gradients.len(), got.gradients.len());
+    if counts != (parameters, parameters) {
+        return Some(format!("{counts:?} gradients of {parameters} parameters"));
+    }
+    let scale = want
+        .gradients
+        .iter()
+        .flatten()
+        .fold(1.0f32, |m, g| m.max(g.abs()));
+    let worst = want
+        .gradients
+        .iter()
+        .zip(&got.gradients)
+        .map(|(a, b)| max_abs_diff(a, b))
+        .fold(0.0, f32::max);
+    println!("largest gradient difference {worst:.2e} (largest gradient {scale:.2e})");
+    if worst > 1e-4 * scale {
+        return Some(format!("gradients differ by {worst}"));
+    }
+    let lowered = got.after < got.loss;
+    if !lowered {
+        return Some(format!(
+            "the step took the loss from {} to {}",
+            got.loss, got.after
+        ));
+    }
+    None
+}
+
+/// The tiny model's parameters that get a gradient: the trainable ones but
+/// [`BEFORE_BATCH_NORM`].
+fn learning_parameters() -> usize {
+    let mut check = GradientCheck::default();
+    ModelConfig::tiny()
+        .init(&Device::flex().autodiff())
+        .visit(&mut check);
+    check.trainable - BEFORE_BATCH_NORM.len()
 }
 
 /// A training step on wgpu (lavapipe in CI, WGSL shaders): flex's loss and
@@ -198,29 +246,63 @@ fn a_training_step_on_wgpu_matches_flex() {
     // generator could fall between the seed and the draw.
     let (x, y) = batch(&Device::flex(), 4);
     let data = (x.into_data(), y.into_data());
-    let (flex_loss, flex_grads, _) = one_step(&start, data.clone(), &Device::flex().autodiff());
-    let (wgpu_loss, wgpu_grads, wgpu_after) =
-        one_step(&start, data, &wgpu.device.clone().autodiff());
+    let flex = one_step(&start, data.clone(), &Device::flex().autodiff());
+    let wgpu = one_step(&start, data, &wgpu.device.clone().autodiff());
+    println!("wgpu vs flex: loss {} / {}", flex.loss, wgpu.loss);
+    let parameters = learning_parameters();
+    assert!(parameters > 0);
+    let difference = step_difference(&flex, &wgpu, parameters);
     assert!(
-        (flex_loss - wgpu_loss).abs() < 1e-4 * flex_loss.abs().max(1.0),
-        "{flex_loss} vs {wgpu_loss}"
+        difference.is_none(),
+        "wgpu vs flex: {}",
+        difference.unwrap()
     );
-    assert_eq!(flex_grads.len(), wgpu_grads.len());
-    let scale = flex_grads
-        .iter()
-        .flatten()
-        .fold(1.0f32, |m, g| m.max(g.abs()));
-    let worst = flex_grads
-        .iter()
-        .zip(&wgpu_grads)
-        .map(|(a, b)| promoscope_tests::max_abs_diff(a, b))
-        .fold(0.0, f32::max);
-    println!(
-        "wgpu vs flex: loss {flex_loss} / {wgpu_loss}, largest gradient difference {worst:.2e} (largest gradient {scale:.2e})"
-    );
-    assert!(worst <= 1e-4 * scale, "gradients differ by {worst}");
+}
+
+/// The comparison above fails on a NaN in the loss or any gradient, on a
+/// missing gradient, and on a step that does not lower the loss.
+#[test]
+fn the_step_comparison_fails_on_nan_and_on_missing_gradients() {
+    let good = StepResult {
+        loss: 2.0,
+        gradients: vec![vec![0.5, -1.0], vec![0.25]],
+        after: 1.5,
+    };
+    let same = || StepResult {
+        gradients: good.gradients.clone(),
+        ..good
+    };
+    assert_eq!(step_difference(&good, &same(), 2), None);
+    let mut nan_gradient = same();
+    nan_gradient.gradients[1][0] = f32::NAN;
+    let broken = [
+        StepResult {
+            loss: f32::NAN,
+            ..same()
+        },
+        nan_gradient,
+        StepResult {
+            after: f32::NAN,
+            ..same()
+        },
+        StepResult {
+            gradients: Vec::new(),
+            ..same()
+        },
+    ];
+    for got in &broken {
+        assert!(
+            step_difference(&good, got, 2).is_some(),
+            "{:?}",
+            got.gradients
+        );
+    }
+    let nothing = StepResult {
+        gradients: Vec::new(),
+        ..same()
+    };
     assert!(
-        wgpu_after < wgpu_loss,
-        "wgpu step: loss {wgpu_loss} -> {wgpu_after}"
+        step_difference(&nothing, &nothing, 2).is_some(),
+        "neither side collected a gradient"
     );
 }

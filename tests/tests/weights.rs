@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 
 use burn::prelude::*;
+use promoscope_model::metrics::max_abs_diff;
 use promoscope_model::weights::{self, Precision, WeightsError};
 use promoscope_model::{Model, ModelConfig};
-use promoscope_tests::{golden_bytes, max_abs_diff};
+use promoscope_tests::golden_bytes;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use promoscope_model::encoding::one_hot;
 use promoscope_model::ism::Mutagenesis;
 use promoscope_model::kernels::conv::conv1d_same;
-use promoscope_model::{Model, ModelConfig, SelectedDevice, weights};
+use promoscope_model::training::Stepper;
+use promoscope_model::{Model, ModelConfig, SelectedDevice, metrics, weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use safetensors::SafeTensors;
@@ -31,6 +31,8 @@ pub struct BenchSettings {
     /// Also time each stage alone: inference at the first inference batch,
     /// forward + backward at the first training batch.
     pub stages: bool,
+    /// The training step's loss scale (`training::loss_scale`).
+    pub loss_scale: f32,
 }
 
 /// One measured figure.
@@ -112,7 +114,7 @@ fn measure(
     });
 }
 
-/// Runs every figure on `selected`.
+/// Runs every figure on `selected`, in the order of the table.
 pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Figure>> {
     let config = &settings.model;
     let device = &selected.device;
@@ -130,36 +132,69 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
             seconds: start.elapsed().as_secs_f64(),
         });
     }
-
     let model = config.init(device);
+    inference_figures(settings, (&model, device), &mut rng, &mut figures)?;
+    training_figures(settings, device, &mut rng, &mut figures)?;
+    ism_figures(settings, (&model, device), &mut rng, &mut figures)?;
+    Ok(figures)
+}
+
+/// A batch of `batch` random sequences of the model's length, one-hot on `device`.
+fn random_batch(
+    config: &ModelConfig,
+    batch: usize,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Result<Tensor<3>> {
+    let sequences = random_sequences(batch, config.seq_len, rng);
+    Ok(Tensor::from_data(
+        one_hot(&sequences, config.seq_len)?,
+        device,
+    ))
+}
+
+/// Inference at each batch size, then (`--stages`) each stage at the first.
+fn inference_figures(
+    settings: &BenchSettings,
+    (model, device): (&Model, &Device),
+    rng: &mut StdRng,
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
     for &batch in &settings.infer_batches {
-        let sequences = random_sequences(batch, config.seq_len, &mut rng);
-        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
+        let x = random_batch(&settings.model, batch, rng, device)?;
         let figure = ("inference", "inference".into(), batch);
-        measure(&mut figures, figure, settings.repeats, device, || {
+        measure(figures, figure, settings.repeats, device, || {
             model.forward(x.clone()).into_data();
         });
     }
-
     if let (true, Some(&batch)) = (settings.stages, settings.infer_batches.first()) {
-        let sequences = random_sequences(batch, config.seq_len, &mut rng);
-        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, device);
-        figures.extend(stage_figures(&model, x, settings.repeats, false));
+        let x = random_batch(&settings.model, batch, rng, device)?;
+        figures.extend(stage_figures(model, x, settings.repeats, false));
     }
+    Ok(())
+}
 
+/// The training step `promoscope train` runs (its loss scale, a seed for
+/// dropout per step) at each batch size, then (`--stages`) forward and
+/// backward without Adam, whole and by stage, at the first.
+fn training_figures(
+    settings: &BenchSettings,
+    device: &Device,
+    rng: &mut StdRng,
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
     let autodiff = device.clone().autodiff();
-    let mut trained = Some(config.init(&autodiff));
-    let mut optimizer = crate::adam::adam(1.0);
+    let mut trained = Some(settings.model.init(&autodiff));
+    let mut stepper = Stepper::new(settings.loss_scale, 0);
+    let mut step = 0;
     for &batch in &settings.train_batches {
-        let sequences = random_sequences(batch, config.seq_len, &mut rng);
-        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
+        let x = random_batch(&settings.model, batch, rng, &autodiff)?;
         let y = Tensor::<2>::random([batch, 1], burn::tensor::Distribution::Default, &autodiff);
         let figure = ("training", "training step (Adam, MSE)".into(), batch);
-        measure(&mut figures, figure, settings.repeats, &autodiff, || {
+        measure(figures, figure, settings.repeats, &autodiff, || {
             let model = trained.take().expect("model is put back after each step");
-            let loss = (model.forward(x.clone()) - y.clone()).powi_scalar(2).mean();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let model = optimizer.step(1e-4, model, grads);
+            let (model, _) = stepper.step(model, (x.clone(), y.clone()), 1e-4, step);
+            step += 1;
             model.head.out.weight.val().into_data();
             trained = Some(model);
         });
@@ -169,51 +204,60 @@ pub fn run(settings: &BenchSettings, selected: &SelectedDevice) -> Result<Vec<Fi
         settings.train_batches.first(),
         trained.as_ref(),
     ) {
-        let sequences = random_sequences(batch, config.seq_len, &mut rng);
-        let x = Tensor::<3>::from_data(one_hot(&sequences, config.seq_len)?, &autodiff);
+        let x = random_batch(&settings.model, batch, rng, &autodiff)?;
         // The step without Adam: what the optimizer's update costs is the rest.
         let figure = (
             "train_stage",
             "forward + backward: whole network, MSE".into(),
             batch,
         );
-        measure(&mut figures, figure, settings.repeats, &autodiff, || {
+        measure(figures, figure, settings.repeats, &autodiff, || {
             let loss = model.forward(x.clone()).powi_scalar(2).mean();
             drop(loss.backward());
         });
         figures.extend(stage_figures(model, x, settings.repeats, true));
     }
+    Ok(())
+}
 
-    let sequence = random_sequences(1, 110.min(config.seq_len), &mut rng).remove(0);
-    let mutagenesis = Mutagenesis::new(&sequence, config.seq_len)?;
+/// ISM of a random 110-bp sequence: incremental, and each row through the
+/// whole network as the peer computes it.
+fn ism_figures(
+    settings: &BenchSettings,
+    (model, device): (&Model, &Device),
+    rng: &mut StdRng,
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let seq_len = settings.model.seq_len;
+    let sequence = random_sequences(1, 110.min(seq_len), rng).remove(0);
+    let mutagenesis = Mutagenesis::new(&sequence, seq_len)?;
     let rows = mutagenesis.substitutions.len() + 1;
     let what = format!("ISM, {}-bp sequence (all substitutions)", sequence.len());
     measure(
-        &mut figures,
+        figures,
         ("ism", what, rows),
         settings.repeats,
         device,
         || {
-            let y = mutagenesis.predict_rows(&model, config.seq_len, 0..rows);
+            let y = mutagenesis.predict_rows(model, seq_len, 0..rows);
             y.expect("sequence fits").into_data();
         },
     );
-    // The same rows, each through the whole network, as the peer computes them.
     let what = format!(
         "ISM, {}-bp sequence, every row through the whole network",
         sequence.len()
     );
     measure(
-        &mut figures,
+        figures,
         ("ism_whole", what, rows),
         settings.repeats,
         device,
         || {
-            let x = mutagenesis.one_hot(config.seq_len).expect("sequence fits");
+            let x = mutagenesis.one_hot(seq_len).expect("sequence fits");
             model.forward(Tensor::from_data(x, device)).into_data();
         },
     );
-    Ok(figures)
+    Ok(())
 }
 
 /// Each stage of the forward pass timed alone, on the previous stage's
@@ -274,17 +318,21 @@ pub fn golden_max_diff(path: &Path, device: &Device) -> Result<f32> {
         ))
     };
     let output = model.forward(Tensor::<3>::from_data(tensor("input.onehot")?, device));
-    let expected = Tensor::<2>::from_data(tensor("trace.output")?, device);
-    Ok((output.reshape(expected.dims()) - expected)
-        .abs()
-        .max()
-        .into_scalar())
+    let output = output.into_data().convert::<f32>();
+    let values = |data: TensorData| {
+        data.try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
+    Ok(metrics::max_abs_diff(
+        &values(output)?,
+        &values(tensor("trace.output")?)?,
+    ))
 }
 
 /// The convolution's kernels on `device` against flex's, at block 1's shape
 /// (384 → 384 channels, kernel 3, dilation 2, length 111) and block 2's entry
 /// (384 → 256, kernel 9), batch 8, through [`conv1d_same`] as the model calls
-/// it (so mixed precision and the implicit GEMM apply to both sides): the
+/// it (so mixed precision applies to both sides): the
 /// largest difference of the output, the input's gradient and the weight's,
 /// each relative to the largest flex value, worst of the two shapes.
 ///
@@ -323,11 +371,7 @@ pub fn conv_gradient_diff(device: &Device) -> [f32; 3] {
         );
         for ((worst, want), got) in worst.iter_mut().zip(&want).zip(&got) {
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let diff = want
-                .iter()
-                .zip(got)
-                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            *worst = worst.max(diff / scale);
+            *worst = worst.max(metrics::max_abs_diff(want, got) / scale);
         }
     }
     worst
@@ -340,7 +384,6 @@ pub fn build_features() -> Vec<&'static str> {
         ("vulkan", cfg!(feature = "vulkan")),
         ("fusion", cfg!(feature = "fusion")),
         ("autotune", cfg!(feature = "autotune")),
-        ("implicit-gemm", cfg!(feature = "implicit-gemm")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))

@@ -116,30 +116,3 @@ pub fn out(text: impl fmt::Display) -> std::io::Result<()> {
         result => result,
     }
 }
-
-/// Sets the implicit-GEMM switch, saying so where it has nothing to act on.
-#[cfg(feature = "implicit-gemm")]
-fn implicit_gemm(on: bool, selected: &promoscope_model::SelectedDevice) {
-    if on && selected.backend == Backend::Flex {
-        eprintln!(
-            "note: --implicit-gemm acts on GPU backends only; flex keeps its own convolutions"
-        );
-    }
-    promoscope_model::kernels::conv::implicit_gemm::set_implicit_gemm(on);
-}
-
-/// Which convolutions took the implicit GEMM, for `bench`'s table.
-#[cfg(feature = "implicit-gemm")]
-fn implicit_gemm_report(selected: &promoscope_model::SelectedDevice) -> String {
-    let fallbacks = promoscope_model::kernels::conv::implicit_gemm::fallbacks();
-    if selected.backend == Backend::Flex {
-        "\nconvolutions: flex's own (--implicit-gemm acts on GPU backends only)\n".to_string()
-    } else if fallbacks.is_empty() {
-        "\nconvolutions: cubek's implicit GEMM\n".to_string()
-    } else {
-        format!(
-            "\nconvolutions: cubek's implicit GEMM, except (usual path) {}\n",
-            fallbacks.join("; ")
-        )
-    }
-}

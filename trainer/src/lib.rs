@@ -1,7 +1,6 @@
 //! The parts of the `promoscope` command line, as a library for its
 //! benchmarks (`benches/`) and tests.
 
-pub mod adam;
 pub mod bench;
 pub mod data;
 pub mod evaluate;

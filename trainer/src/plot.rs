@@ -4,10 +4,14 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Result, anyhow};
+use image::ImageEncoder;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use promoscope_model::ism::{BASES, ScoredSubstitution};
 
 use crate::history::EpochMetrics;
+use crate::io::write_atomic;
 
 /// Text needs a font; this one is compiled in, so figures look the same on
 /// every machine, whatever fonts it has.
@@ -25,50 +29,107 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("cannot draw {}: {e}", path.display())
 }
 
+/// The drawing area a figure is drawn on.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// A figure of `width` × `height` pixels drawn by `draw` into memory, then
+/// written to `path` as a PNG, atomically.
+fn write_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&Area) -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<()> {
+    register_font();
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        draw(&root).map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, width, height, image::ColorType::Rgb8)
+        .map_err(|e| plot_error(path, e))?;
+    write_atomic(path, &png)
+}
+
 /// Training loss (left) and validation Pearson/Spearman (right) per epoch.
 pub fn learning_curve(history: &[EpochMetrics], path: &Path) -> Result<()> {
     if history.is_empty() {
         return Ok(());
     }
-    register_font();
-    let tmp = path.with_extension("tmp.png");
-    draw_learning_curve(history, &tmp).map_err(|e| plot_error(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| plot_error(path, e))
+    write_png(path, (1000, 400), |root| draw_learning_curve(history, root))
 }
 
 fn draw_learning_curve(
     history: &[EpochMetrics],
-    path: &Path,
+    root: &Area,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (1000, 400)).into_drawing_area();
-    root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(500);
     let last_epoch = history.iter().map(|m| m.epoch).max().unwrap_or(1) as f64;
-    let x_range = 0.0..last_epoch.max(1.0) + 0.5;
-    // At most one label an epoch: more would print half epochs as whole ones.
-    let epoch_labels = (last_epoch as usize + 1).min(11);
+    let epochs = Epochs {
+        range: 0.0..last_epoch.max(1.0) + 0.5,
+        // At most one label an epoch: more would print half epochs as whole ones.
+        labels: (last_epoch as usize + 1).min(11),
+    };
+    draw_losses(history, &left, &epochs)?;
+    draw_validation(history, &right, &epochs)
+}
 
+/// The x axis of a learning curve.
+struct Epochs {
+    range: std::ops::Range<f64>,
+    labels: usize,
+}
+
+type EpochChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart over the epochs with its mesh drawn.
+fn epoch_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    epochs: &Epochs,
+    y: std::ops::Range<f64>,
+) -> Result<EpochChart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
+        .build_cartesian_2d(epochs.range.clone(), y)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_labels(epochs.labels)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    Ok(chart)
+}
+
+fn draw_losses(
+    history: &[EpochMetrics],
+    area: &Area,
+    epochs: &Epochs,
+) -> Result<(), Box<dyn std::error::Error>> {
     let losses: Vec<(f64, f64)> = history
         .iter()
         .map(|m| (m.epoch as f64, m.train_loss))
         .filter(|(_, l)| l.is_finite())
         .collect();
     let top = losses.iter().map(|p| p.1).fold(0.0, f64::max) * 1.05;
-    let mut chart = ChartBuilder::on(&left)
-        .caption("training loss (MSE)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_range.clone(), 0.0..top.max(1e-9))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .x_labels(epoch_labels)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()?;
+    let mut chart = epoch_chart(area, "training loss (MSE)", epochs, 0.0..top.max(1e-9))?;
     chart.draw_series(LineSeries::new(losses.clone(), &BLUE))?;
     chart.draw_series(losses.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))?;
+    Ok(())
+}
 
+fn draw_validation(
+    history: &[EpochMetrics],
+    area: &Area,
+    epochs: &Epochs,
+) -> Result<(), Box<dyn std::error::Error>> {
     let series = [
         (
             "val Pearson",
@@ -94,18 +155,7 @@ fn draw_learning_curve(
         .flat_map(|(_, _, v)| v.iter().flatten().copied())
         .filter(|v| v.is_finite())
         .fold((0.0f64, 0.1f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let mut chart = ChartBuilder::on(&right)
-        .caption("validation", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_range, low..(high * 1.1).min(1.0))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .x_labels(epoch_labels)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()?;
+    let mut chart = epoch_chart(area, "validation", epochs, low..(high * 1.1).min(1.0))?;
     for (label, colour, values) in series {
         let points: Vec<(f64, f64)> = history
             .iter()
@@ -126,7 +176,6 @@ fn draw_learning_curve(
         .border_style(BLACK)
         .position(SeriesLabelPosition::LowerRight)
         .draw()?;
-    root.present()?;
     Ok(())
 }
 
@@ -139,26 +188,23 @@ pub fn ism_heat_map(
     table: &[ScoredSubstitution],
     path: &Path,
 ) -> Result<()> {
-    register_font();
-    let tmp = path.with_extension("tmp.png");
-    draw_ism(sequence_len, reference, table, &tmp).map_err(|e| plot_error(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| plot_error(path, e))
+    let width = (sequence_len as u32 * 9 + 140).max(400);
+    write_png(path, (width, 260), |root| {
+        draw_ism(sequence_len, reference, table, root)
+    })
 }
 
 fn draw_ism(
     sequence_len: usize,
     reference: f32,
     table: &[ScoredSubstitution],
-    path: &Path,
+    root: &Area,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let width = (sequence_len as u32 * 9 + 140).max(400);
-    let root = BitMapBackend::new(path, (width, 260)).into_drawing_area();
-    root.fill(&WHITE)?;
     let scale = table
         .iter()
         .map(|r| r.delta.abs())
         .fold(f32::EPSILON, f32::max);
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(
             format!("ISM: reference {reference:.3}, colour = Δ prediction (±{scale:.3})"),
             ("sans-serif", 16),
@@ -195,7 +241,6 @@ fn draw_ism(
             diverging(r.delta / scale).filled(),
         )
     }))?;
-    root.present()?;
     Ok(())
 }
 

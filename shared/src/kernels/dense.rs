@@ -169,7 +169,7 @@ mod tests {
         let (y1, gx1, gw1) = grads(1);
         let (y4, gx4, gw4) = grads(4);
         for (a, b) in [(y1, y4), (gx1, gx4), (gw1, gw4)] {
-            let diff = crate::max_abs_diff(&a, &b);
+            let diff = crate::metrics::max_abs_diff(&a, &b);
             assert!(diff < 1e-5, "largest difference {diff}");
         }
     }

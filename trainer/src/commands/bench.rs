@@ -7,6 +7,7 @@ use promoscope::{bench, io};
 use promoscope_model::Backend;
 use promoscope_model::device::select_device;
 use promoscope_model::kernels::conv::set_half_products;
+use promoscope_model::training;
 
 use super::{DeviceArgs, ModelArgs, out};
 
@@ -44,10 +45,6 @@ pub struct Args {
     /// Mixed precision: convolutions multiply in f16 (as `train --mixed-precision`).
     #[arg(long)]
     mixed_precision: bool,
-    /// Convolutions on a GPU as cubek's implicit GEMM (as `train --implicit-gemm`).
-    #[cfg(feature = "implicit-gemm")]
-    #[arg(long)]
-    implicit_gemm: bool,
     /// Also run the golden file's input through its weights and report the
     /// output's largest difference from the golden output; on a GPU backend
     /// also the convolutions' outputs and gradients against flex's.
@@ -58,8 +55,6 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let selected = select_device(args.device.backend)?;
     set_half_products(args.mixed_precision);
-    #[cfg(feature = "implicit-gemm")]
-    super::implicit_gemm(args.implicit_gemm, &selected);
     let settings = bench::BenchSettings {
         model: args.model.config.config,
         infer_batches: args.infer_batch,
@@ -67,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
         repeats: args.repeats,
         data: args.data,
         stages: args.stages,
+        loss_scale: training::loss_scale(args.mixed_precision),
     };
     let golden = match &args.golden {
         Some(path) => Some(bench::golden_max_diff(path, &selected.device)?),
@@ -88,10 +84,6 @@ pub fn run(args: Args) -> Result<()> {
              output {y:.2e}, input gradient {dx:.2e}, weight gradient {dw:.2e}\n"
         ));
     }
-    #[cfg(feature = "implicit-gemm")]
-    if args.implicit_gemm {
-        table.push_str(&super::implicit_gemm_report(&selected));
-    }
     out(&table)?;
     if let Some(path) = &args.out {
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
@@ -101,12 +93,6 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(path) = &args.json {
         let mut json = bench::json(&figures, &selected);
         json["mixed_precision"] = args.mixed_precision.into();
-        #[cfg(feature = "implicit-gemm")]
-        {
-            use promoscope_model::kernels::conv::implicit_gemm::fallbacks;
-            json["implicit_gemm"] = args.implicit_gemm.into();
-            json["implicit_gemm_fallbacks"] = fallbacks().into();
-        }
         json["golden_max_diff"] = golden.map(f64::from).into();
         json["conv_check"] = conv_check.map(|d| d.to_vec()).into();
         let json = serde_json::to_string_pretty(&json)?;

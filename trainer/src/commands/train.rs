@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use promoscope::{data, io, train};
+use promoscope::train::{self, Hyperparameters, Recipe};
+use promoscope::{data, io};
 use promoscope_model::device::select_device;
 use promoscope_model::kernels::conv::set_half_products;
+use promoscope_model::training;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{DeviceArgs, ModelArgs, out};
@@ -107,13 +109,6 @@ pub struct Args {
     #[arg(long)]
     #[serde(default)]
     mixed_precision: bool,
-    /// Convolutions on a GPU as one implicit-GEMM kernel each (cubek's, on
-    /// tensor cores: with `--mixed-precision`) instead of a product per tap.
-    /// An experiment: shapes the kernel cannot run take the usual path.
-    #[cfg(feature = "implicit-gemm")]
-    #[arg(long)]
-    #[serde(default)]
-    implicit_gemm: bool,
     /// Output folder.
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
@@ -127,81 +122,31 @@ pub struct Args {
 /// The options file a run keeps beside its weights, for `--resume`.
 const TRAIN_ARGS: &str = "train_args.json";
 
-/// `--recipe`: a named set of hyperparameters.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Recipe {
-    /// The paper's, for the 6.7 million DREAM sequences.
-    #[default]
-    Seed,
-    /// For 5,000–100,000 sequences: every epoch one pass in batches of 64,
-    /// four passes, weight averaging from the third.
-    SmallData,
-}
-
-/// The hyperparameters a recipe and the options give, for a training set of
-/// `train_len` sequences.
-struct Hyper {
-    epochs: usize,
-    epoch_size: usize,
-    batch_size: usize,
-    lr: f64,
-    fine_tune_epochs: usize,
-    fine_tune_lr: f64,
-    swa_start: usize,
-    swa_every: usize,
-    swa_bn_batches: usize,
-    val_every: usize,
-}
-
-impl Hyper {
-    fn of(args: &Args, train_len: usize) -> Self {
-        let recipe = match args.recipe {
-            Recipe::Seed => Hyper {
-                epochs: 850,
-                epoch_size: 307_200,
-                batch_size: 1024,
-                lr: 1e-4,
-                fine_tune_epochs: 100,
-                fine_tune_lr: 3e-5,
-                swa_start: 150,
-                swa_every: 30,
-                swa_bn_batches: 16,
-                val_every: 3,
-            },
-            Recipe::SmallData => {
-                let batch_size = args.batch_size.unwrap_or(64);
-                let epoch_size = args.epoch_size.unwrap_or(train_len).min(train_len);
-                let steps_per_epoch = epoch_size.div_ceil(batch_size.max(1));
-                Hyper {
-                    epochs: 4,
-                    epoch_size,
-                    batch_size,
-                    lr: 5e-4,
-                    fine_tune_epochs: 1,
-                    fine_tune_lr: 1e-4,
-                    swa_start: 2 * steps_per_epoch,
-                    swa_every: (steps_per_epoch / 5).max(1),
-                    swa_bn_batches: 16,
-                    val_every: 1,
-                }
-            }
-        };
-        Hyper {
-            epochs: args.epochs.unwrap_or(recipe.epochs),
-            epoch_size: args.epoch_size.unwrap_or(recipe.epoch_size),
-            batch_size: args.batch_size.unwrap_or(recipe.batch_size),
-            lr: args.lr.unwrap_or(recipe.lr),
-            fine_tune_epochs: args.fine_tune_epochs.unwrap_or(recipe.fine_tune_epochs),
-            fine_tune_lr: args.fine_tune_lr.unwrap_or(recipe.fine_tune_lr),
-            swa_start: args.swa_start.unwrap_or(recipe.swa_start),
-            swa_every: args.swa_every.unwrap_or(recipe.swa_every),
-            swa_bn_batches: args.swa_bn_batches.unwrap_or(recipe.swa_bn_batches),
-            val_every: args.val_every.unwrap_or(recipe.val_every),
+/// The recipe's numbers for epochs of `epoch_rows` rows, then the options
+/// that override single values of it.
+fn hyperparameters(args: &Args, epoch_rows: usize) -> Hyperparameters {
+    let mut hyper = args
+        .recipe
+        .hyperparameters(epoch_rows, args.batch_size, args.epoch_size);
+    let set = |value: Option<usize>, field: &mut usize| {
+        if let Some(value) = value {
+            *field = value;
         }
+    };
+    set(args.epochs, &mut hyper.epochs);
+    set(args.fine_tune_epochs, &mut hyper.fine_tune_epochs);
+    set(args.val_every, &mut hyper.val_every);
+    hyper.learning_rate = args.lr.unwrap_or(hyper.learning_rate);
+    hyper.fine_tune_lr = args.fine_tune_lr.unwrap_or(hyper.fine_tune_lr);
+    if args.no_swa {
+        hyper.swa = None;
     }
+    if let Some(swa) = &mut hyper.swa {
+        set(args.swa_start, &mut swa.start);
+        set(args.swa_every, &mut swa.every);
+        set(args.swa_bn_batches, &mut swa.bn_batches);
+    }
+    hyper
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -221,7 +166,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(mix) => train_set.len() - mix.rows + mix.per_epoch,
         None => train_set.len(),
     };
-    let hyper = Hyper::of(&args, epoch_rows);
+    let hyper = hyperparameters(&args, epoch_rows);
     if hyper.batch_size < 2 || hyper.val_every == 0 {
         bail!("need --batch-size ≥ 2 and --val-every ≥ 1");
     }
@@ -232,10 +177,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             train_set.len()
         );
     }
-    let settings = settings(&args, &hyper, mix)?;
+    let settings = settings(&args, hyper, mix)?;
     set_half_products(args.mixed_precision);
-    #[cfg(feature = "implicit-gemm")]
-    super::implicit_gemm(args.implicit_gemm, &selected);
+    train_and_report(&settings, (&train_set, &val_set), &selected)
+}
+
+/// Trains with a line a validation on stdout, and the best epoch at the end;
+/// exit code 130 after an interrupt, with the checkpoint saved.
+fn train_and_report(
+    settings: &train::TrainSettings,
+    (train_set, val_set): (&data::Dataset, &data::Dataset),
+    selected: &promoscope_model::SelectedDevice,
+) -> Result<ExitCode> {
     // Ctrl-C (or SIGTERM) asks for a checkpoint after the current step; a
     // second one exits at once.
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -251,27 +204,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     progress(
         "epoch  step       lr  train_loss  val_pearson  val_spearman  swa_pearson  seq/s".into(),
     );
-    let outcome = train::train(
-        &settings,
-        &train_set,
-        &val_set,
-        &selected,
-        &interrupt,
-        |m| {
-            let swa = m.swa_pearson.map_or("-".to_string(), |p| format!("{p:.4}"));
-            progress(format!(
-                "{:>5} {:>5} {:>8.1e} {:>11.4} {:>12.4} {:>13.4} {:>12} {:>6.0}",
-                m.epoch,
-                m.step,
-                m.lr,
-                m.train_loss,
-                m.val_pearson,
-                m.val_spearman,
-                swa,
-                m.seq_per_s
-            ));
-        },
-    )?;
+    let outcome = train::train(settings, train_set, val_set, selected, &interrupt, |m| {
+        let swa = m.swa_pearson.map_or("-".to_string(), |p| format!("{p:.4}"));
+        progress(format!(
+            "{:>5} {:>5} {:>8.1e} {:>11.4} {:>12.4} {:>13.4} {:>12} {:>6.0}",
+            m.epoch, m.step, m.lr, m.train_loss, m.val_pearson, m.val_spearman, swa, m.seq_per_s
+        ));
+    })?;
     if outcome.interrupted {
         eprintln!(
             "interrupted: checkpoint saved; continue with `promoscope train --resume {}`",
@@ -282,6 +221,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(best) = outcome
         .history
         .iter()
+        .filter(|m| !m.val_pearson.is_nan())
         .max_by(|a, b| a.val_pearson.total_cmp(&b.val_pearson))
     {
         progress(format!(
@@ -402,7 +342,11 @@ fn read_mix(args: &Args, train_set: &mut data::Dataset) -> Result<Option<train::
 }
 
 /// The loop's settings from the options.
-fn settings(args: &Args, hyper: &Hyper, mix: Option<train::Mix>) -> Result<train::TrainSettings> {
+fn settings(
+    args: &Args,
+    hyper: Hyperparameters,
+    mix: Option<train::Mix>,
+) -> Result<train::TrainSettings> {
     // A resumed run continues from its checkpoint, not from `--init`.
     let init = match args
         .init
@@ -428,25 +372,10 @@ fn settings(args: &Args, hyper: &Hyper, mix: Option<train::Mix>) -> Result<train
     Ok(train::TrainSettings {
         model: args.model.config.config.clone(),
         init,
-        epochs: hyper.epochs,
-        epoch_size: hyper.epoch_size,
-        batch_size: hyper.batch_size,
-        learning_rate: hyper.lr,
-        fine_tune_epochs: hyper.fine_tune_epochs,
-        fine_tune_lr: hyper.fine_tune_lr,
-        swa: (!args.no_swa).then_some(train::SwaSettings {
-            start: hyper.swa_start,
-            every: hyper.swa_every,
-            bn_batches: hyper.swa_bn_batches,
-        }),
+        hyper,
         mix,
-        val_every: hyper.val_every,
         seed: args.seed,
         out_dir: args.out.clone(),
-        loss_scale: if args.mixed_precision {
-            train::MIXED_LOSS_SCALE
-        } else {
-            1.0
-        },
+        loss_scale: training::loss_scale(args.mixed_precision),
     })
 }

@@ -505,7 +505,7 @@ mod tests {
                 .try_to_vec::<f32>()
                 .unwrap();
             assert_eq!(got.len(), want.len());
-            let diff = crate::max_abs_diff(&got, &want);
+            let diff = crate::metrics::max_abs_diff(&got, &want);
             // Sums of 18 products of unit normals; f32 rounding through the
             // transforms stays near 1e-6, a misplaced tap is off by ~1.
             assert!(diff < 1e-4, "dilation {dilation}, length {length}: {diff}");

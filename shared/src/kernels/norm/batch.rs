@@ -292,7 +292,7 @@ mod tests {
         for (name, (want, got)) in names.iter().zip(want.iter().zip(got)) {
             assert_eq!(want.1, got.1, "{case}, {name}: shapes");
             let scale = want.0.iter().fold(1f32, |m, v| m.max(v.abs()));
-            let diff = crate::max_abs_diff(&want.0, &got.0);
+            let diff = crate::metrics::max_abs_diff(&want.0, &got.0);
             assert!(
                 diff <= tolerance * scale,
                 "{case}, {name}: {diff} of {scale}"

@@ -20,10 +20,9 @@ use burn::backend::Flex;
 use burn::optim::{AdamConfig, AdamState, AdaptiveMomentumState, ModuleOptimizer, Optimizer};
 use burn::prelude::*;
 use burn::tensor::DType;
-use rayon::prelude::*;
 
-use promoscope_model::device::is_flex;
-use promoscope_model::kernels::flex_values::{contiguous, owned, slice};
+use crate::device::is_flex;
+use crate::kernels::flex_values::{contiguous, owned, slice};
 
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
@@ -82,13 +81,19 @@ impl Optimizer for Adam {
             t.try_storage_mut::<f32>()
                 .expect("owned, contiguous f32 values")
         });
-        const CHUNK: usize = 1 << 14;
-        p_values
-            .par_chunks_mut(CHUNK)
-            .zip(m_values.par_chunks_mut(CHUNK))
-            .zip(v_values.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| steps.apply(p, m, v, g));
+        #[cfg(not(target_family = "wasm"))]
+        {
+            use rayon::prelude::*;
+            const CHUNK: usize = 1 << 14;
+            p_values
+                .par_chunks_mut(CHUNK)
+                .zip(m_values.par_chunks_mut(CHUNK))
+                .zip(v_values.par_chunks_mut(CHUNK))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(((p, m), v), g)| steps.apply(p, m, v, g));
+        }
+        #[cfg(target_family = "wasm")]
+        steps.apply(p_values, m_values, v_values, g);
         let [p, m, v] = [p, m, v].map(Tensor::<D>::from_primitive::<Flex>);
         let momentum = AdaptiveMomentumState::new(time, m, v);
         (p, Some(AdamState::new(momentum)))
