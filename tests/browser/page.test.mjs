@@ -94,12 +94,15 @@ async function scenario(label, backend, flags, onCpu) {
   await browser.close();
 }
 
-// The same designs as the native search for the same form and seed: the same
-// sequences, the same predictions to the tolerance.
+// The form makes the spec written out in browser.rs (as the search read it,
+// in serde's JSON), and the designs are the native search's for that spec:
+// the same sequences, the same predictions to the tolerance.
 async function checkDesign(page, wanted) {
   const got = await design(page, wanted.form);
   const label = `design (${wanted.form.strategy}, seed ${wanted.form.seed})`;
   check(got.problem === null, `${label} runs: ${got.problem}`);
+  check(got.spec === wanted.spec,
+    `${label}: the form makes the native spec${got.spec === wanted.spec ? '' : `\n       page:   ${got.spec}\n       native: ${wanted.spec}`}`);
   check(got.scored === wanted.scored, `${label}: ${got.scored} sequences scored, natively ${wanted.scored}`);
   const same = got.designs.length === wanted.designs.length
     && got.designs.every((d, i) => d.sequence === wanted.designs[i].sequence);

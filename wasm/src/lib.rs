@@ -218,13 +218,17 @@ impl Promoscope {
 
     /// Starts a design (`promoscope_model::design`): `spec` is a
     /// `DesignSpec` as JSON. Impossible constraints fail here, before any work.
+    /// Returns the spec as read, written back by serde (the JSON of an equal
+    /// `DesignSpec` is the same string natively), so that the page can show
+    /// what it asked for.
     #[wasm_bindgen(js_name = designStart)]
-    pub fn design_start(&mut self, spec: &str) -> Result<(), JsError> {
+    pub fn design_start(&mut self, spec: &str) -> Result<String, JsError> {
         let spec: DesignSpec = serde_json::from_str(spec)
             .map_err(|e| JsError::new(&format!("design settings: {e}")))?;
+        let read = serde_json::to_string(&spec).map_err(|e| JsError::new(&e.to_string()))?;
         let flanks = Flanks::of(&self.info.metadata);
         self.design = Some(Design::new(spec, &flanks, self.info.config.seq_len)?);
-        Ok(())
+        Ok(read)
     }
 
     /// The design's next batch, `{batch (JSON for designScore), size,
