@@ -19,8 +19,23 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The names [`FromStr`] accepts.
+    /// The names [`FromStr`] accepts, and [`fmt::Display`] writes.
     pub const NAMES: [&'static str; 4] = ["auto", "flex", "wgpu", "vulkan"];
+
+    /// The other names [`FromStr`] accepts: the page's (its backend menu and
+    /// `?backend=`), which calls flex the CPU and wgpu WebGPU.
+    pub const ALIASES: [(&'static str, Backend); 2] =
+        [("cpu", Backend::Flex), ("webgpu", Backend::Wgpu)];
+
+    /// The backend as the page names it: `auto`, `cpu` or `webgpu` (every
+    /// GPU backend is WebGPU in a browser).
+    pub fn page_name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Flex => "cpu",
+            Backend::Wgpu | Backend::Vulkan => "webgpu",
+        }
+    }
 }
 
 impl FromStr for Backend {
@@ -29,10 +44,14 @@ impl FromStr for Backend {
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         match name {
             "auto" => Ok(Backend::Auto),
-            "flex" | "cpu" => Ok(Backend::Flex),
+            "flex" => Ok(Backend::Flex),
             "wgpu" => Ok(Backend::Wgpu),
             "vulkan" => Ok(Backend::Vulkan),
-            other => Err(DeviceError::UnknownBackend(other.to_string())),
+            other => Backend::ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == other)
+                .map(|&(_, backend)| backend)
+                .ok_or_else(|| DeviceError::UnknownBackend(other.to_string())),
         }
     }
 }
@@ -67,7 +86,7 @@ impl<'de> serde::Deserialize<'de> for Backend {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     /// A name that is no backend.
-    #[error("unknown backend {0:?} (expected one of auto, flex, wgpu, vulkan)")]
+    #[error("unknown backend {0:?} (expected one of auto, flex, wgpu, vulkan; or cpu, webgpu)")]
     UnknownBackend(String),
     /// The GPU backend found no adapter, or could not open it.
     #[error("backend {backend}: no usable GPU adapter: {reason}")]
@@ -120,31 +139,49 @@ pub fn is_flex(device: &Device) -> bool {
     device.clone().inner() == Device::flex()
 }
 
-/// Opens a device for `backend`.
+/// Opens a device for `backend`: the one selector of the CLI and the page.
 ///
 /// `Auto` takes a hardware GPU adapter when wgpu finds one and flex otherwise
-/// (a software adapter such as lavapipe is far slower than flex; name `wgpu`
-/// or `vulkan` to use one anyway). A GPU backend is opened once per process
-/// and shared by later calls.
-#[cfg(not(target_family = "wasm"))]
-pub fn select_device(backend: Backend) -> Result<SelectedDevice, DeviceError> {
+/// (a software adapter such as lavapipe or SwiftShader is far slower than
+/// flex, natively and in wasm; name `wgpu` or `vulkan` to use one anyway). A
+/// GPU backend is opened once per process (once per page worker in wasm) and
+/// shared by later calls. In a browser only this asynchronous form can open
+/// WebGPU; natively [`select_device`] is the same without the `await`.
+pub async fn select_device_async(backend: Backend) -> Result<SelectedDevice, DeviceError> {
     match backend {
         Backend::Flex => Ok(SelectedDevice::flex()),
-        Backend::Auto => match open_gpu(Backend::Wgpu) {
+        Backend::Auto => match open_gpu(Backend::Wgpu).await {
             Ok(gpu) if !gpu.software => Ok(gpu),
             _ => Ok(SelectedDevice::flex()),
         },
-        gpu => open_gpu(gpu),
+        gpu => open_gpu(gpu).await,
+    }
+}
+
+/// [`select_device_async`], natively, where opening a GPU blocks instead of
+/// waiting: its future is done at the first poll.
+#[cfg(not(target_family = "wasm"))]
+pub fn select_device(backend: Backend) -> Result<SelectedDevice, DeviceError> {
+    use std::task::{Context, Poll, Waker};
+
+    let mut selecting = std::pin::pin!(select_device_async(backend));
+    match selecting
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(selected) => selected,
+        Poll::Pending => unreachable!("natively, opening a device never waits"),
     }
 }
 
 #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
-fn open_gpu(backend: Backend) -> Result<SelectedDevice, DeviceError> {
+async fn open_gpu(backend: Backend) -> Result<SelectedDevice, DeviceError> {
     use std::sync::OnceLock;
 
-    use burn::tensor::wgpu::{WgpuBackend, wgpu::DeviceType};
+    use burn::tensor::wgpu::WgpuBackend;
 
-    // burn registers a wgpu runtime once per process: keep the first answer.
+    // burn registers a wgpu runtime once per process: keep the first answer
+    // (the lock held while it is opened, as tests open it from many threads).
     static WGPU: OnceLock<Result<SelectedDevice, DeviceError>> = OnceLock::new();
     static VULKAN: OnceLock<Result<SelectedDevice, DeviceError>> = OnceLock::new();
     let (cell, api) = match backend {
@@ -152,26 +189,67 @@ fn open_gpu(backend: Backend) -> Result<SelectedDevice, DeviceError> {
         _ => (&WGPU, WgpuBackend::Auto),
     };
     cell.get_or_init(|| {
-        let (device, setup) = Device::wgpu_options()
-            .graphics_api(api)
-            .init_with_setup()
-            .map_err(|e| DeviceError::NoAdapter {
-                backend,
-                reason: e.to_string(),
-            })?;
-        let info = setup.adapter.get_info();
-        Ok(SelectedDevice {
-            device,
-            backend,
-            adapter: format!("{} via {:?}", info.name, info.backend),
-            software: info.device_type == DeviceType::Cpu,
-        })
+        let opened = Device::wgpu_options().graphics_api(api).init_with_setup();
+        described(backend, opened)
     })
     .clone()
 }
 
-#[cfg(all(not(feature = "wgpu"), not(target_family = "wasm")))]
-fn open_gpu(backend: Backend) -> Result<SelectedDevice, DeviceError> {
+#[cfg(all(feature = "wgpu", target_family = "wasm"))]
+async fn open_gpu(backend: Backend) -> Result<SelectedDevice, DeviceError> {
+    use std::cell::RefCell;
+
+    thread_local! {
+        // burn registers one WebGPU runtime per page worker: keep the first answer.
+        static WEBGPU: RefCell<Option<Result<SelectedDevice, DeviceError>>> =
+            const { RefCell::new(None) };
+    }
+    if backend == Backend::Vulkan {
+        return Err(DeviceError::NotCompiled(backend));
+    }
+    if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
+        return known;
+    }
+    let opened = described(
+        backend,
+        Device::wgpu_options().init_with_setup_async().await,
+    );
+    WEBGPU.with(|cell| *cell.borrow_mut() = Some(opened.clone()));
+    opened
+}
+
+/// An opened wgpu device as what it is, or why there is none.
+#[cfg(feature = "wgpu")]
+fn described(
+    backend: Backend,
+    opened: Result<(Device, burn::tensor::wgpu::WgpuSetup), burn::tensor::wgpu::WgpuInitError>,
+) -> Result<SelectedDevice, DeviceError> {
+    use burn::tensor::wgpu::wgpu::DeviceType;
+
+    let (device, setup) = opened.map_err(|e| DeviceError::NoAdapter {
+        backend,
+        reason: e.to_string(),
+    })?;
+    let info = setup.adapter.get_info();
+    let name = match info.name.as_str() {
+        "" => format!("unnamed {:?} adapter", info.device_type),
+        name => name.to_string(),
+    };
+    Ok(SelectedDevice {
+        device,
+        backend,
+        // A browser names no graphics API: it is always WebGPU there.
+        adapter: if cfg!(target_family = "wasm") {
+            name
+        } else {
+            format!("{name} via {:?}", info.backend)
+        },
+        software: info.device_type == DeviceType::Cpu,
+    })
+}
+
+#[cfg(not(feature = "wgpu"))]
+async fn open_gpu(backend: Backend) -> Result<SelectedDevice, DeviceError> {
     Err(DeviceError::NotCompiled(backend))
 }
 
@@ -186,7 +264,38 @@ mod tests {
         }
         assert_eq!(
             "cuda".parse::<Backend>().unwrap_err().to_string(),
-            "unknown backend \"cuda\" (expected one of auto, flex, wgpu, vulkan)"
+            "unknown backend \"cuda\" (expected one of auto, flex, wgpu, vulkan; or cpu, webgpu)"
+        );
+        // The page's menu gives "" for a `?backend=` that is none of its options.
+        assert!("".parse::<Backend>().is_err());
+        assert!("WebGPU".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn the_pages_names_are_aliases() {
+        assert_eq!("cpu".parse::<Backend>().unwrap(), Backend::Flex);
+        assert_eq!("webgpu".parse::<Backend>().unwrap(), Backend::Wgpu);
+        for (alias, backend) in Backend::ALIASES {
+            assert!(
+                !Backend::NAMES.contains(&alias),
+                "{alias} is a name already"
+            );
+            assert_eq!(backend.page_name(), alias);
+        }
+        // Each option of the page's menu reads back as the backend it names.
+        for backend in [Backend::Auto, Backend::Flex, Backend::Wgpu] {
+            assert_eq!(backend.page_name().parse::<Backend>().unwrap(), backend);
+        }
+        assert_eq!(Backend::Vulkan.page_name(), "webgpu");
+    }
+
+    #[test]
+    fn auto_opens_flex_or_a_hardware_gpu() {
+        let selected = select_device(Backend::Auto).unwrap();
+        assert_ne!(selected.backend, Backend::Auto);
+        assert!(
+            !selected.software,
+            "auto took a software adapter: {selected}"
         );
     }
 

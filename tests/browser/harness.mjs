@@ -74,7 +74,9 @@ export async function ism(page, sequence, cells) {
 
 /** Runs a design from the Design tab's form (`form`: field values, blank for
  * absent ones; `random` a count instead of `start`) until its table is drawn:
- * the seconds from the click, the sequences scored, and the designs as listed. */
+ * the seconds from the click, the sequences scored, the designs as listed, and
+ * `spec`, the DesignSpec the page built from the form as its search read it
+ * (serde's JSON; null when the design stopped with a problem). */
 export async function design(page, form) {
   await page.click('#tab-design');
   const fields = {
@@ -102,5 +104,6 @@ export async function design(page, form) {
   const designs = await page.$$eval('#design-table tbody tr',
     (rows) => rows.map((r) => ({ sequence: r.dataset.sequence, prediction: Number(r.dataset.prediction) })));
   const scored = Number(await page.$eval('#design-summary', (e) => e.dataset.scored));
-  return { seconds, problem, designs, scored };
+  const spec = await page.$eval('#design-results', (e) => (e.hidden ? null : e.dataset.spec));
+  return { seconds, problem, designs, scored, spec };
 }

@@ -94,12 +94,15 @@ async function scenario(label, backend, flags, onCpu) {
   await browser.close();
 }
 
-// The same designs as the native search for the same form and seed: the same
-// sequences, the same predictions to the tolerance.
+// The form makes the spec written out in browser.rs (as the search read it,
+// in serde's JSON), and the designs are the native search's for that spec:
+// the same sequences, the same predictions to the tolerance.
 async function checkDesign(page, wanted) {
   const got = await design(page, wanted.form);
   const label = `design (${wanted.form.strategy}, seed ${wanted.form.seed})`;
   check(got.problem === null, `${label} runs: ${got.problem}`);
+  check(got.spec === wanted.spec,
+    `${label}: the form makes the native spec${got.spec === wanted.spec ? '' : `\n       page:   ${got.spec}\n       native: ${wanted.spec}`}`);
   check(got.scored === wanted.scored, `${label}: ${got.scored} sequences scored, natively ${wanted.scored}`);
   const same = got.designs.length === wanted.designs.length
     && got.designs.every((d, i) => d.sequence === wanted.designs[i].sequence);
@@ -165,16 +168,28 @@ async function badInput(page) {
   const problems = await page.textContent('#score-problems');
   check(/line 2: .*X/.test(problems) && /line 3: sequence of 130 bases is longer than/.test(problems),
     `bad sequences are listed with line and reason: ${problems}`);
-  await page.waitForFunction(() => document.querySelectorAll('#score-table tbody tr').length === 2);
-  check(true, 'the two good sequences are scored');
+  // The table is drawn with the list of problems, in the same task.
+  const rows = await page.$$eval('#score-table tbody tr',
+    (all) => all.map((r) => ({ id: r.dataset.id, prediction: Number(r.dataset.prediction) })));
+  const shown = await page.$eval('#score-results', (e) => !e.hidden);
+  check(shown && rows.map((r) => r.id).join(' ') === 'line1 line4',
+    `the two good sequences are scored: ${shown ? rows.map((r) => r.id).join(', ') : 'no table'}`);
+  compare('the good sequence, and in lower case, vs native', rows.map((r) => r.prediction),
+    [expected.demo_predictions[0], expected.demo_predictions[0]]);
 
-  // A bad file (binary garbage) goes through the same checks.
+  // A bad file (binary garbage) goes through the same checks: its first line
+  // is refused with the reason, its second (ACGT) scored.
   const garbage = join(work, 'garbage.txt');
   await writeFile(garbage, Buffer.from([0, 1, 2, 255, 10, 65, 67, 71, 84, 10]));
   await page.setInputFiles('#sequence-file', garbage);
+  await page.waitForFunction(() => document.querySelector('#sequences').value.endsWith('\nACGT\n'));
   await page.click('#run-score');
-  await page.waitForFunction(() => document.querySelector('#score-problems').textContent.includes('line 1'));
-  check(true, 'a binary file is reported line by line');
+  await page.waitForFunction(() => !document.querySelector('#score-problems').hidden
+    && document.querySelector('#score-problems').textContent.includes('line 1'));
+  const lines = await page.$$eval('#score-problems div', (all) => all.map((d) => d.textContent));
+  const scored = await page.$$eval('#score-table tbody tr', (all) => all.map((r) => r.dataset.id));
+  check(lines.length === 2 && /^line 1: invalid base .* at position 1 /.test(lines[1]) && scored.join(' ') === 'line2',
+    `a binary file is reported line by line: ${lines.slice(1).join('; ')}; scored: ${scored.join(', ')}`);
 
   // A wrong weights file: a message, and the previous model stays active.
   const bogus = join(work, 'bogus.safetensors');

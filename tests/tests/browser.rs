@@ -1,7 +1,9 @@
 //! The web page in a real browser: builds it with trunk, computes the numbers
 //! it must show natively (flex), and lets `tests/browser/page.test.mjs`
 //! (Playwright driving Debian's Chromium) check them on WebGPU and on the CPU
-//! fallback, along with bad input, and the designs it must find. Screenshots land in `target/browser-artifacts/`.
+//! fallback, along with bad input, and the designs it must find (and the
+//! design settings it must read from its form). Screenshots land in
+//! `target/browser-artifacts/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,30 +52,18 @@ fn ism(model: &Model, sequence: &str, seq_len: usize) -> serde_json::Value {
     serde_json::json!({ "sequence": sequence, "reference": reference, "cells": cells })
 }
 
-/// A design as the page's form would ask for it (`form`: the page's field
-/// values), and what the native search finds: sequences and predictions.
-fn designed(model: &Model, seq_len: usize, form: serde_json::Value) -> serde_json::Value {
-    let number = |key: &str| form[key].as_f64();
-    let spec = serde_json::json!({
-        "starts": match &form["random"] {
-            serde_json::Value::Null => serde_json::json!({ "given": [form["start"]] }),
-            count => serde_json::json!({ "random": { "count": count, "length": 80 } }),
-        },
-        "objective": form["objective"],
-        "strategy": match form["strategy"].as_str() {
-            Some("greedy") => serde_json::json!({ "name": "greedy", "rounds": form["rounds"] }),
-            _ => serde_json::json!({ "name": "evolve", "population": form["population"], "generations": form["generations"] }),
-        },
-        "constraints": {
-            "max_mutations": form["maxMutations"],
-            "gc": number("gcMin").zip(number("gcMax")).map(|(a, b)| [a / 100.0, b / 100.0]),
-            "forbidden": form["forbidden"].as_str().unwrap_or("").split_whitespace().collect::<Vec<_>>(),
-            "max_homopolymer": form["homopolymer"],
-        },
-        "seed": form["seed"],
-        "keep": form["keep"],
-    });
+/// A design of the page (`form`: the values its harness types into the
+/// Design tab's fields) and the DesignSpec those fields must make (`spec`,
+/// written out by hand): the spec as serde writes it, which the page must
+/// report, and what the native search finds for it: sequences and predictions.
+fn designed(
+    model: &Model,
+    seq_len: usize,
+    form: serde_json::Value,
+    spec: serde_json::Value,
+) -> serde_json::Value {
     let spec: DesignSpec = serde_json::from_value(spec).unwrap();
+    let written = serde_json::to_string(&spec).unwrap();
     let mut search = Design::new(spec, &Flanks::dream(), seq_len).unwrap();
     let result = design::run(&mut search, model, seq_len, 32, |_| {}).unwrap();
     let designs: Vec<_> = result
@@ -81,7 +71,7 @@ fn designed(model: &Model, seq_len: usize, form: serde_json::Value) -> serde_jso
         .iter()
         .map(|d| serde_json::json!({ "sequence": d.sequence, "prediction": d.prediction }))
         .collect();
-    serde_json::json!({ "form": form, "designs": designs, "scored": result.scored })
+    serde_json::json!({ "form": form, "spec": written, "designs": designs, "scored": result.scored })
 }
 
 fn run(command: &mut Command, what: &str) {
@@ -120,21 +110,42 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
         "ism_cpu": ism(&demo, example, seq_len),
         "ism_webgpu": ism(&demo, &example[..8], seq_len),
         // Design: greedy under every kind of constraint on the CPU path, and a
-        // small genetic search (11 sequences) on SwiftShader.
+        // small genetic search (11 sequences) on SwiftShader. Forbidden sites
+        // typed with a blank and with a comma between them make the same list.
         "design_cpu": [
             designed(&demo, seq_len, serde_json::json!({
                 "start": example, "objective": "max", "strategy": "greedy", "rounds": 2,
                 "maxMutations": 2, "gcMin": 35, "gcMax": 45, "homopolymer": 5,
                 "forbidden": "GGTCTC CGTCTC", "seed": 1, "keep": 5,
+            }), serde_json::json!({
+                "starts": { "given": [example] },
+                "objective": "max",
+                "strategy": { "name": "greedy", "rounds": 2 },
+                "constraints": {
+                    "max_mutations": 2, "gc": [0.35, 0.45],
+                    "forbidden": ["GGTCTC", "CGTCTC"], "max_homopolymer": 5,
+                },
+                "seed": 1, "keep": 5,
             })),
             designed(&demo, seq_len, serde_json::json!({
                 "random": 4, "objective": "6", "strategy": "evolve", "population": 12,
-                "generations": 2, "forbidden": "GGTCTC CGTCTC", "seed": 9, "keep": 5,
+                "generations": 2, "forbidden": "GGTCTC,CGTCTC", "seed": 9, "keep": 5,
+            }), serde_json::json!({
+                "starts": { "random": { "count": 4, "length": 80 } },
+                "objective": "6",
+                "strategy": { "name": "evolve", "population": 12, "generations": 2 },
+                "constraints": { "forbidden": ["GGTCTC", "CGTCTC"] },
+                "seed": 9, "keep": 5,
             })),
         ],
         "design_webgpu": [designed(&demo, seq_len, serde_json::json!({
             "start": example, "objective": "min", "strategy": "evolve", "population": 6,
             "generations": 1, "forbidden": "", "seed": 2, "keep": 3,
+        }), serde_json::json!({
+            "starts": { "given": [example] },
+            "objective": "min",
+            "strategy": { "name": "evolve", "population": 6, "generations": 1 },
+            "seed": 2, "keep": 3,
         }))],
         "tolerance": 1e-4,
     });

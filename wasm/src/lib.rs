@@ -8,11 +8,11 @@
 //! Only asynchronous read-back works on WebGPU, hence the `async` methods.
 #![cfg(target_family = "wasm")]
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
 use promoscope_model::design::{Batch, Design, DesignSpec};
+use promoscope_model::device::{DeviceError, select_device_async};
 use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::records::{self, Record};
@@ -21,59 +21,10 @@ use promoscope_model::{Backend, Model, SelectedDevice};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-thread_local! {
-    // burn registers one WebGPU runtime per page: remember the first answer.
-    static WEBGPU: RefCell<Option<Result<SelectedDevice, String>>> = const { RefCell::new(None) };
-}
-
 /// Panics become readable console errors instead of `unreachable`.
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
-}
-
-/// Opens WebGPU once; the adapter's name and whether it is a software one.
-async fn open_webgpu() -> Result<SelectedDevice, String> {
-    if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
-        return known;
-    }
-    let opened = Device::wgpu_options()
-        .init_with_setup_async()
-        .await
-        .map(|(device, setup)| {
-            let info = setup.adapter.get_info();
-            SelectedDevice {
-                device,
-                backend: Backend::Wgpu,
-                adapter: match info.name.as_str() {
-                    "" => format!("unnamed {:?} adapter", info.device_type),
-                    name => name.to_string(),
-                },
-                software: info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu,
-            }
-        })
-        .map_err(|e| e.to_string());
-    WEBGPU.with(|cell| *cell.borrow_mut() = Some(opened.clone()));
-    opened
-}
-
-/// Which device to use: `"webgpu"` (or an error), `"cpu"`, or `"auto"`:
-/// a hardware WebGPU adapter when there is one, else the CPU (a software
-/// adapter such as SwiftShader is ~25× slower than flex in wasm).
-async fn select(backend: &str) -> Result<SelectedDevice, JsError> {
-    match backend {
-        "cpu" => Ok(SelectedDevice::flex()),
-        "webgpu" => open_webgpu()
-            .await
-            .map_err(|e| JsError::new(&format!("WebGPU is not available: {e}"))),
-        "auto" => Ok(match open_webgpu().await {
-            Ok(gpu) if !gpu.software => gpu,
-            _ => SelectedDevice::flex(),
-        }),
-        other => Err(JsError::new(&format!(
-            "unknown backend {other:?} (expected auto, webgpu or cpu)"
-        ))),
-    }
 }
 
 /// The records of pasted text that a model reading `seq_len` bases can
@@ -148,7 +99,8 @@ pub fn reverse_complement(sequence: &str) -> Result<String, JsError> {
 /// What the page shows about the active model and device.
 #[derive(Serialize)]
 struct Description {
-    backend: String,
+    /// `cpu` or `webgpu`.
+    backend: &'static str,
     adapter: String,
     software: bool,
     seq_len: usize,
@@ -180,9 +132,17 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 impl Promoscope {
     /// Loads a promoscope `.safetensors` (its config from the metadata) onto
-    /// `backend` (`auto`, `webgpu` or `cpu`).
+    /// `backend`: `auto` (a hardware WebGPU adapter when there is one, else
+    /// the CPU), `webgpu` or `cpu` ([`Backend`]'s names for the page).
     pub async fn load(bytes: Vec<u8>, backend: String) -> Result<Promoscope, JsError> {
-        let selected = select(&backend).await?;
+        let selected = select_device_async(backend.parse::<Backend>()?)
+            .await
+            .map_err(|e| match e {
+                DeviceError::NoAdapter { reason, .. } => {
+                    JsError::new(&format!("WebGPU is not available: {reason}"))
+                }
+                e => e.into(),
+            })?;
         let (model, info) = weights::load(&bytes, &selected.device)
             .map_err(|e| JsError::new(&format!("not a promoscope weights file: {e}")))?;
         Ok(Promoscope {
@@ -197,10 +157,7 @@ impl Promoscope {
     pub fn describe(&self) -> Result<JsValue, JsError> {
         let flanks = Flanks::of(&self.info.metadata);
         to_js(&Description {
-            backend: match self.selected.backend {
-                Backend::Flex => "cpu".into(),
-                _ => "webgpu".into(),
-            },
+            backend: self.selected.backend.page_name(),
             adapter: self.selected.adapter.clone(),
             software: self.selected.software,
             seq_len: self.info.config.seq_len,
@@ -261,13 +218,17 @@ impl Promoscope {
 
     /// Starts a design (`promoscope_model::design`): `spec` is a
     /// `DesignSpec` as JSON. Impossible constraints fail here, before any work.
+    /// Returns the spec as read, written back by serde (the JSON of an equal
+    /// `DesignSpec` is the same string natively), so that the page can show
+    /// what it asked for.
     #[wasm_bindgen(js_name = designStart)]
-    pub fn design_start(&mut self, spec: &str) -> Result<(), JsError> {
+    pub fn design_start(&mut self, spec: &str) -> Result<String, JsError> {
         let spec: DesignSpec = serde_json::from_str(spec)
             .map_err(|e| JsError::new(&format!("design settings: {e}")))?;
+        let read = serde_json::to_string(&spec).map_err(|e| JsError::new(&e.to_string()))?;
         let flanks = Flanks::of(&self.info.metadata);
         self.design = Some(Design::new(spec, &flanks, self.info.config.seq_len)?);
-        Ok(())
+        Ok(read)
     }
 
     /// The design's next batch, `{batch (JSON for designScore), size,

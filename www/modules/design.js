@@ -85,8 +85,9 @@ async function readForm() {
 
 // Ask workers[0] for a batch, score it over all workers, tell workers[0];
 // until the search is done. The bar counts rounds, and chunks within one.
+// The result carries `spec`: the DesignSpec as the search read it (serde's JSON).
 export async function design(spec, job) {
-  await workers[0].call('designStart', { spec: JSON.stringify(spec) });
+  const read = await workers[0].call('designStart', { spec: JSON.stringify(spec) });
   for (;;) {
     const ask = await workers[0].call('designAsk');
     if (!ask) break;
@@ -100,7 +101,7 @@ export async function design(spec, job) {
     parts.forEach((values, i) => predictions.set(values, ranges[i][0]));
     await workers[0].call('designTell', { predictions });
   }
-  return workers[0].call('designResult');
+  return { ...await workers[0].call('designResult'), spec: read };
 }
 
 function render() {
@@ -110,6 +111,7 @@ function render() {
     ? `Objective ${objective}; ${scored} sequences scored. Best: ${best.prediction.toFixed(4)} with ${best.mutations.length} mutation(s), from start ${best.start} at ${starts[best.start - 1].prediction.toFixed(4)}.`
     : 'No design: the constraints left no candidate.';
   $('#design-summary').dataset.scored = scored;
+  $('#design-results').dataset.spec = found.spec;
   $('#design-trajectory').innerHTML = trajectoryPlot(trajectory);
   const body = $('#design-table tbody');
   body.replaceChildren();
