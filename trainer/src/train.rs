@@ -13,7 +13,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use promoscope_model::swa::{self, WeightAverage};
-use promoscope_model::training::{Stepper, adam};
+use promoscope_model::training::{Hyperparameters, Stepper, adam};
 use promoscope_model::weights::{self, Precision};
 use promoscope_model::{Model, ModelConfig, SelectedDevice, metrics};
 use rand::SeedableRng;
@@ -47,101 +47,6 @@ pub struct TrainSettings {
     pub loss_scale: f32,
 }
 
-/// `--recipe`: a named set of hyperparameters.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Recipe {
-    /// The paper's, for the 6.7 million DREAM sequences.
-    #[default]
-    Seed,
-    /// For 5,000–100,000 sequences: every epoch one pass in batches of 64,
-    /// four passes, weight averaging from the third.
-    SmallData,
-}
-
-/// The numbers of a training run: a recipe's, then single values overridden.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Hyperparameters {
-    /// Epochs.
-    pub epochs: usize,
-    /// Sequences per epoch (a random slice of the training set, or all of it).
-    pub epoch_size: usize,
-    /// Sequences per step.
-    pub batch_size: usize,
-    /// Adam learning rate.
-    pub learning_rate: f64,
-    /// The last this many epochs are the fine-tuning stage...
-    pub fine_tune_epochs: usize,
-    /// ...at this learning rate.
-    pub fine_tune_lr: f64,
-    /// Stochastic weight averaging, when set.
-    pub swa: Option<SwaSettings>,
-    /// Validate every this many epochs (and after the last).
-    pub val_every: usize,
-}
-
-impl Recipe {
-    /// The recipe's numbers for epochs of `epoch_rows` rows, with the batch
-    /// and epoch sizes given (`None`: the recipe's), which the small-data
-    /// recipe's step counts follow.
-    pub fn hyperparameters(
-        self,
-        epoch_rows: usize,
-        batch_size: Option<usize>,
-        epoch_size: Option<usize>,
-    ) -> Hyperparameters {
-        match self {
-            Recipe::Seed => Hyperparameters {
-                epochs: 850,
-                epoch_size: epoch_size.unwrap_or(307_200),
-                batch_size: batch_size.unwrap_or(1024),
-                learning_rate: 1e-4,
-                fine_tune_epochs: 100,
-                fine_tune_lr: 3e-5,
-                swa: Some(SwaSettings {
-                    start: 150,
-                    every: 30,
-                    bn_batches: 16,
-                }),
-                val_every: 3,
-            },
-            Recipe::SmallData => {
-                let batch_size = batch_size.unwrap_or(64);
-                let epoch_size = epoch_size.unwrap_or(epoch_rows);
-                let steps_per_epoch = epoch_size.min(epoch_rows).div_ceil(batch_size.max(1));
-                Hyperparameters {
-                    epochs: 4,
-                    epoch_size,
-                    batch_size,
-                    learning_rate: 5e-4,
-                    fine_tune_epochs: 1,
-                    fine_tune_lr: 1e-4,
-                    swa: Some(SwaSettings {
-                        start: 2 * steps_per_epoch,
-                        every: (steps_per_epoch / 5).max(1),
-                        bn_batches: 16,
-                    }),
-                    val_every: 1,
-                }
-            }
-        }
-    }
-}
-
-impl Hyperparameters {
-    /// The learning rate of a (1-based) epoch: the fine-tuning rate in the
-    /// last `fine_tune_epochs`, when the run is longer than that stage.
-    pub fn lr_at(&self, epoch: usize) -> f64 {
-        if self.epochs > self.fine_tune_epochs && epoch + self.fine_tune_epochs > self.epochs {
-            self.fine_tune_lr
-        } else {
-            self.learning_rate
-        }
-    }
-}
-
 /// Rows mixed into every epoch besides the training rows: the last `rows`
 /// rows of the training set (e.g. random sequences labelled by a teacher),
 /// of which `per_epoch` are drawn afresh each epoch. They keep the network
@@ -152,19 +57,6 @@ pub struct Mix {
     pub rows: usize,
     /// How many of them join each epoch.
     pub per_epoch: usize,
-}
-
-/// When weights are averaged, in optimizer steps: the seed's
-/// `tfa.optimizers.SWA(start_averaging=150, average_period=30)` counts
-/// optimizer iterations.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SwaSettings {
-    /// First step averaged.
-    pub start: usize,
-    /// Steps between averaged points.
-    pub every: usize,
-    /// Training batches run to refresh the averaged model's batch-norm statistics.
-    pub bn_batches: usize,
 }
 
 /// Where a run stands: what a checkpoint records besides weights and optimizer.
@@ -666,6 +558,8 @@ fn epoch_bar(epoch: usize, epochs: usize, batches: &[&[usize]]) -> ProgressBar {
 
 #[cfg(test)]
 mod tests {
+    use promoscope_model::training::Recipe;
+
     use super::*;
 
     #[test]
@@ -750,18 +644,6 @@ mod tests {
         assert_eq!(seed.lr_at(751), 3e-5);
         assert_eq!(seed.lr_at(850), 3e-5);
         assert_eq!(settings(12, 1).hyper.lr_at(12), 1e-4);
-    }
-
-    #[test]
-    fn small_data_steps_follow_the_batch_and_epoch_sizes() {
-        let swa = |hyper: Hyperparameters| hyper.swa.map(|s| (s.start, s.every));
-        // 1,000 rows in batches of 64: 16 steps a pass.
-        let plain = Recipe::SmallData.hyperparameters(1000, None, None);
-        assert_eq!((plain.batch_size, plain.epoch_size), (64, 1000));
-        assert_eq!(swa(plain), Some((32, 3)));
-        let given = Recipe::SmallData.hyperparameters(1000, Some(100), Some(500));
-        assert_eq!((given.batch_size, given.epoch_size), (100, 500));
-        assert_eq!(swa(given), Some((10, 1)));
     }
 
     #[test]

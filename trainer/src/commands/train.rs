@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use promoscope::train::{self, Hyperparameters, Recipe};
+use promoscope::train;
 use promoscope::{data, io};
 use promoscope_model::device::select_device;
 use promoscope_model::kernels::conv::set_half_products;
-use promoscope_model::training;
+use promoscope_model::training::{self, Hyperparameters, Recipe};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{DeviceArgs, ModelArgs, out};
@@ -33,7 +33,7 @@ pub struct Args {
     /// sequences) or `small-data` (for 5,000–100,000 sequences, chosen on the
     /// `--holdout 15` split of the DREAM sample: docs/TRAINING.md). The options
     /// below override single values of it.
-    #[arg(long, value_enum, default_value_t = Recipe::Seed)]
+    #[arg(long, default_value_t = Recipe::Seed)]
     #[serde(default)]
     recipe: Recipe,
     /// Start from these weights (e.g. a model pre-trained on sequences
