@@ -1,5 +1,5 @@
 //! flex's values where they lie, for the loops that read and write them
-//! (winograd.rs, activation.rs, the trainer's Adam): a tensor's buffer as a
+//! (winograd.rs, activation.rs, training/adam.rs): a tensor's buffer as a
 //! slice, copied only when it must be, and work spread over the cores.
 
 use burn::backend::Flex;
