@@ -30,8 +30,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::model::Model;
-use crate::encoding::{EncodeError, Flanks, Placement, encode_for, one_hot};
-use crate::ism::{BASES, Mutagenesis, Substitution};
+use crate::encoding::{
+    CODE_N, EncodeError, Flanks, Placement, base_of, complement, decode, encode, encode_for,
+    one_hot,
+};
+use crate::ism::{Mutagenesis, Substitution};
 
 /// What the search wants of the model's prediction.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -521,7 +524,9 @@ impl Design {
                         });
                 self.take_sequences(scored.collect());
             }
-            Pending::Neighbours(substitutions) => self.take_neighbour(&substitutions, predictions),
+            Pending::Neighbours(substitutions) => {
+                self.take_neighbour(&substitutions, predictions)?;
+            }
         }
         Ok(())
     }
@@ -693,7 +698,11 @@ impl Design {
     }
 
     /// Greedy: take the best substitution if it improves, else end this start.
-    fn take_neighbour(&mut self, substitutions: &[Substitution], predictions: &[f32]) {
+    fn take_neighbour(
+        &mut self,
+        substitutions: &[Substitution],
+        predictions: &[f32],
+    ) -> Result<(), DesignError> {
         let mut best: Option<usize> = None;
         for (i, &p) in predictions.iter().enumerate() {
             if best.is_none_or(|b| self.fitness(p) > self.fitness(predictions[b])) {
@@ -704,8 +713,9 @@ impl Design {
         match best {
             Some(i) if self.fitness(predictions[i]) > self.fitness(current.prediction) => {
                 let s = substitutions[i];
+                let alternative = s.alternative_code()?;
                 let current = &mut self.current[self.start];
-                current.codes[s.position] = code_of(s.alternative);
+                current.codes[s.position] = alternative;
                 current.prediction = predictions[i];
                 self.round += 1;
                 self.trajectory.push(Step {
@@ -717,6 +727,7 @@ impl Design {
             }
             _ => self.next_start(),
         }
+        Ok(())
     }
 
     fn next_start(&mut self) {
@@ -770,8 +781,8 @@ impl Design {
                 if rules.violation(&codes, origin).is_none() {
                     allowed.push(Substitution {
                         position,
-                        reference: BASES[reference as usize],
-                        alternative: BASES[alternative as usize],
+                        reference: base_of(reference),
+                        alternative: base_of(alternative),
                     });
                 }
             }
@@ -928,7 +939,7 @@ impl Rules<'_> {
         let (at, run) = longest_run(codes, self.editable).filter(|&(_, n)| n > limit)?;
         Some(format!(
             "a run of {run} {} at {}, longer than {limit}",
-            BASES[codes[at] as usize],
+            base_of(codes[at]),
             at + 1
         ))
     }
@@ -1013,15 +1024,15 @@ fn check_settings(spec: &DesignSpec) -> Result<(), DesignError> {
 fn motifs(forbidden: &[String]) -> Result<Vec<Vec<u8>>, DesignError> {
     let mut all: Vec<Vec<u8>> = Vec::new();
     for motif in forbidden {
-        let codes = crate::encoding::encode(motif.trim())
+        let codes = encode(motif.trim())
             .ok()
-            .filter(|c| !c.is_empty() && c.iter().all(|&b| b < 4))
+            .filter(|c| !c.is_empty() && c.iter().all(|&b| b < CODE_N))
             .ok_or_else(|| {
                 DesignError::Constraint(format!(
                     "forbidden sequence {motif:?}: expected A, C, G and T only"
                 ))
             })?;
-        let reverse: Vec<u8> = codes.iter().rev().map(|&b| 3 - b).collect();
+        let reverse: Vec<u8> = codes.iter().rev().map(|&b| complement(b)).collect();
         for m in [codes, reverse] {
             if !all.contains(&m) {
                 all.push(m);
@@ -1090,7 +1101,7 @@ fn given_starts(
             )));
         }
         let codes = encode_for(&sequence, seq_len).map_err(|e| problem(e.to_string()))?;
-        if let Some(at) = codes.iter().position(|&b| b > 3) {
+        if let Some(at) = codes.iter().position(|&b| b == CODE_N) {
             return Err(problem(format!(
                 "an N at {}: design needs A, C, G and T",
                 at + 1
@@ -1113,14 +1124,6 @@ fn given_starts(
     Ok((starts, editable.expect("at least one start")))
 }
 
-fn code_of(base: char) -> u8 {
-    BASES.iter().position(|&b| b == base).unwrap_or(0) as u8
-}
-
-fn decode(codes: &[u8]) -> String {
-    codes.iter().map(|&c| BASES[c as usize]).collect()
-}
-
 fn differences(origin: &[u8], codes: &[u8]) -> Vec<Substitution> {
     origin
         .iter()
@@ -1129,8 +1132,8 @@ fn differences(origin: &[u8], codes: &[u8]) -> Vec<Substitution> {
         .filter(|(_, (a, b))| a != b)
         .map(|(position, (&a, &b))| Substitution {
             position,
-            reference: BASES[a as usize],
-            alternative: BASES[b as usize],
+            reference: base_of(a),
+            alternative: base_of(b),
         })
         .collect()
 }
@@ -1457,6 +1460,33 @@ mod tests {
         design.tell(&[1.0]).unwrap();
         // Every substitution of the variable region: 80 × 3.
         assert_eq!(design.ask().unwrap().len(), 240);
+    }
+
+    /// A substitution to no base is refused, never read as an A.
+    #[test]
+    fn a_substitution_to_no_base_is_refused() {
+        let s = spec(
+            Starts::Given(vec![START.into()]),
+            Strategy::Greedy { rounds: 1 },
+            Constraints::default(),
+            1,
+        );
+        let mut design = Design::new(s, &Flanks::dream(), 111).unwrap();
+        design.ask();
+        design.tell(&[0.0]).unwrap();
+        let mut predictions = vec![0.0; design.ask().unwrap().len()];
+        let Some((Pending::Neighbours(substitutions), _)) = &mut design.pending else {
+            panic!("greedy asks for the start's neighbours");
+        };
+        substitutions[0].alternative = 'X';
+        predictions[0] = 1.0;
+        assert_eq!(
+            design.tell(&predictions),
+            Err(DesignError::Encode(EncodeError::Substitution(
+                "C18X".into()
+            )))
+        );
+        assert_eq!(design.current[0].codes, encode(START).unwrap());
     }
 
     /// On a real (tiny, random) network: each design's prediction is the

@@ -18,6 +18,8 @@
 
 use std::fmt;
 
+use crate::encoding::code_of;
+
 /// A sequence and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Record {
@@ -67,7 +69,7 @@ pub struct Parser {
 
 /// Whether a field is a sequence: letters A, C, G, T or N only (either case).
 fn is_sequence(field: &str) -> bool {
-    !field.is_empty() && field.bytes().all(|b| b"ACGTNacgtn".contains(&b))
+    !field.is_empty() && field.chars().all(|c| code_of(c).is_some())
 }
 
 impl Parser {

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
-use promoscope_model::encoding::{encode_into, write_one_hot};
+use promoscope_model::encoding::{base_of, encode_into, write_one_hot};
 use promoscope_model::records::{LineError, Parser, Record};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
@@ -70,11 +70,7 @@ impl Dataset {
         let mut letters = Vec::with_capacity(self.seq_len);
         for (i, row) in self.codes.chunks_exact(self.seq_len).enumerate() {
             letters.clear();
-            letters.extend(
-                row.iter()
-                    .filter(|&&c| c != PAD)
-                    .map(|&c| b"ACGTN"[c as usize]),
-            );
+            letters.extend(row.iter().filter(|&&c| c != PAD).map(|&c| base_of(c) as u8));
             let part = if held_out(&letters, percent) {
                 &mut val
             } else {

@@ -5,7 +5,8 @@ use std::sync::Once;
 
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
-use promoscope_model::ism::{BASES, ScoredSubstitution};
+use promoscope_model::encoding::BASES;
+use promoscope_model::ism::{ScoredSubstitution, Substitution};
 
 use crate::history::EpochMetrics;
 
@@ -181,7 +182,9 @@ fn draw_ism(
         .x_label_formatter(&|p| (p + 1).to_string())
         .draw()?;
     // Rows top to bottom: A, C, G, T.
-    let row = |base: char| 3 - BASES.iter().position(|&b| b == base).unwrap_or(0);
+    let row = |s: Substitution| {
+        3 - usize::from(s.alternative_code().expect("ISM brings in A, C, G or T"))
+    };
     chart.draw_series((0..sequence_len).flat_map(|p| {
         (0..4).map(move |r| {
             Rectangle::new([(p, r), (p + 1, r + 1)], RGBColor(200, 200, 200).filled())
@@ -189,7 +192,7 @@ fn draw_ism(
     }))?;
     chart.draw_series(table.iter().map(|r| {
         let s = r.substitution;
-        let cell = row(s.alternative);
+        let cell = row(s);
         Rectangle::new(
             [(s.position, cell), (s.position + 1, cell + 1)],
             diverging(r.delta / scale).filled(),
