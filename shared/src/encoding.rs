@@ -121,13 +121,20 @@ pub fn encode_for(sequence: &str, length: usize) -> Result<Vec<u8>, EncodeError>
         return Err(EncodeError::Empty);
     }
     let codes = encode(sequence)?;
+    fits(&codes, length)?;
+    Ok(codes)
+}
+
+/// The length half of [`encode_for`]'s rule, for codes already encoded (the
+/// trainer's rows, [`write_one_hot`]): at most `length` of them.
+pub fn fits(codes: &[u8], length: usize) -> Result<(), EncodeError> {
     if codes.len() > length {
         return Err(EncodeError::TooLong {
             length: codes.len(),
             max: length,
         });
     }
-    Ok(codes)
+    Ok(())
 }
 
 /// [`encode`], appending to `out` (left as it was on error): the trainer's
@@ -157,12 +164,7 @@ pub fn encode_into(sequence: &str, out: &mut Vec<u8>) -> Result<(), EncodeError>
 /// # Errors
 /// [`EncodeError::TooLong`] if `codes` is longer than `length`.
 pub fn write_one_hot(codes: &[u8], length: usize, out: &mut [f32]) -> Result<(), EncodeError> {
-    if codes.len() > length {
-        return Err(EncodeError::TooLong {
-            length: codes.len(),
-            max: length,
-        });
-    }
+    fits(codes, length)?;
     for (row, &code) in out.chunks_exact_mut(4).zip(codes) {
         if code < CODE_N {
             row[code as usize] = 1.0;
@@ -381,6 +383,11 @@ mod tests {
             err.to_string(),
             "sequence of 5 bases is longer than the model's 4"
         );
+        assert_eq!(
+            fits(&[0; 5], 4),
+            Err(EncodeError::TooLong { length: 5, max: 4 })
+        );
+        assert_eq!(fits(&[0; 4], 4), Ok(()));
         assert_eq!(encode_for("", 4), Err(EncodeError::Empty));
         assert_eq!(one_hot(&["AC", ""], 4), Err(EncodeError::Empty));
         assert_eq!(encode_for("acgN", 4).unwrap(), [0, 1, 2, 4]);

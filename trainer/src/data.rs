@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
-use promoscope_model::encoding::{base_of, encode_into, write_one_hot};
+use promoscope_model::encoding::{base_of, encode_into, fits, write_one_hot};
 use promoscope_model::records::{LineError, Parser, Record};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
@@ -174,7 +174,7 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
             continue;
         }
         match parse_line(line, &columns, &mut codes) {
-            Ok(..) if codes.len() > seq_len => report.too_long += 1,
+            Ok(..) if fits(&codes, seq_len).is_err() => report.too_long += 1,
             Ok((label, subset)) => data.push(&codes, label, subset),
             Err(problem) if skip_bad_lines => report.bad_lines.push((number, problem)),
             Err(problem) => bail!("{}:{number}: {problem}", path.display()),
@@ -314,13 +314,8 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         ] {
             let (label, subset) = parse_line(line.trim_end_matches('\r'), columns, &mut codes)
                 .map_err(|problem| anyhow::anyhow!("{}:{number}: {problem}", path.display()))?;
-            if codes.len() > seq_len {
-                bail!(
-                    "{}:{number}: sequence of {} bases is longer than the model's {seq_len}",
-                    path.display(),
-                    codes.len()
-                );
-            }
+            fits(&codes, seq_len)
+                .map_err(|e| anyhow::anyhow!("{}:{number}: {e}", path.display()))?;
             data.push(&codes, label, subset);
         }
     }
@@ -493,15 +488,18 @@ mod tests {
             (vec![2.5], vec![1.0])
         );
         assert_eq!(pairs.alt.subsets, ["snv"]);
-        let (_dir, path) = file(
-            b"alt_sequence,ref_sequence,alt_expression,ref_expression,subset\nAC,AC,x,1,snv\n",
-            "p.csv",
-        );
-        let err = format!("{:#}", read_pairs(&path, 4).unwrap_err());
-        assert!(
-            err.ends_with("p.csv:2: expression \"x\" is not a number"),
-            "{err}"
-        );
+        let header = "alt_sequence,ref_sequence,alt_expression,ref_expression,subset\n";
+        for (row, expected) in [
+            ("AC,AC,x,1,snv", "p.csv:2: expression \"x\" is not a number"),
+            (
+                "AC,ACGTA,1,1,snv",
+                "p.csv:2: sequence of 5 bases is longer than the model's 4",
+            ),
+        ] {
+            let (_dir, path) = file(format!("{header}{row}\n").as_bytes(), "p.csv");
+            let err = format!("{:#}", read_pairs(&path, 4).unwrap_err());
+            assert!(err.ends_with(expected), "{err}");
+        }
     }
 
     #[test]
