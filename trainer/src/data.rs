@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
 use promoscope_model::encoding::{base_of, encode_into, fits, write_one_hot};
-use promoscope_model::records::{LineError, Parser, Record};
+use promoscope_model::records::{Header, LineError, Parser, Record};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
 /// [`PAD`]) and their measured expression.
@@ -168,9 +168,11 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
         if line.trim().is_empty() {
             continue;
         }
-        if number == 1 && is_header(line) {
+        if number == 1
+            && let Some(header) = Header::detect(line)
+        {
             columns =
-                Columns::from_header(line).with_context(|| format!("{}:1", path.display()))?;
+                Columns::from_header(&header).with_context(|| format!("{}:1", path.display()))?;
             continue;
         }
         match parse_line(line, &columns, &mut codes) {
@@ -181,12 +183,6 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
         }
     }
     Ok((data, report))
-}
-
-/// Whether a first line names its columns: one of them is `sequence`.
-fn is_header(line: &str) -> bool {
-    line.split(['\t', ','])
-        .any(|c| c.trim().eq_ignore_ascii_case("sequence"))
 }
 
 /// Where the fields of a line are.
@@ -208,21 +204,18 @@ impl Columns {
         }
     }
 
-    /// From a `sequence,expression[,subset]` header (any order, tab or comma).
-    fn from_header(header: &str) -> Result<Self> {
-        let separator = if header.contains('\t') { '\t' } else { ',' };
-        let names: Vec<String> = header
-            .split(separator)
-            .map(|c| c.trim().to_ascii_lowercase())
-            .collect();
-        let find = |name: &str| names.iter().position(|c| c == name);
-        let need =
-            |name: &str| find(name).with_context(|| format!("header has no {name:?} column"));
+    /// From a `sequence,expression[,subset]` header (any order).
+    fn from_header(header: &Header) -> Result<Self> {
+        let need = |name: &str| {
+            header
+                .column(name)
+                .with_context(|| format!("header has no {name:?} column"))
+        };
         Ok(Columns {
             sequence: need("sequence")?,
             expression: need("expression")?,
-            subset: find("subset"),
-            separator,
+            subset: header.column("subset"),
+            separator: header.separator,
         })
     }
 }
@@ -273,15 +266,10 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         Some((_, line)) => line.with_context(|| format!("{}:1: cannot read", path.display()))?,
         None => bail!("{}: empty pairs file", path.display()),
     };
-    let separator = if header.contains('\t') { '\t' } else { ',' };
-    let names: Vec<String> = header
-        .split(separator)
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
+    let header = Header::read(&header);
     let find = |name: &str| {
-        names
-            .iter()
-            .position(|c| c == name)
+        header
+            .column(name)
             .with_context(|| format!("{}:1: pairs header has no {name:?} column", path.display()))
     };
     let side = |prefix: &str| -> Result<Columns> {
@@ -289,7 +277,7 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
             sequence: find(&format!("{prefix}_sequence"))?,
             expression: find(&format!("{prefix}_expression"))?,
             subset: Some(find("subset")?),
-            separator,
+            separator: header.separator,
         })
     };
     let (alt_columns, ref_columns) = (side("alt")?, side("ref")?);
