@@ -1,4 +1,5 @@
-//! DNA sequences to one-hot tensors and back to their reverse complement.
+//! DNA sequences: the bases and their codes, one-hot tensors, reverse
+//! complements.
 //!
 //! A/C/G/T (either case) are channels 0..3, `N` is all zeros, and sequences are
 //! right-padded with zeros to the model length. Anything else is an error.
@@ -33,24 +34,77 @@ pub enum EncodeError {
     Substitution(String),
 }
 
+// The bases and their codes: the one place the alphabet is spelled out.
+
+/// The four bases in channel order: base `BASES[c]` has code `c`.
+pub const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
+
 /// Code of `N` in [`encode`]'s output.
 pub const CODE_N: u8 = 4;
 
 /// Marks a byte that is no base in [`CODES`].
 const INVALID: u8 = u8::MAX;
 
-/// Base code of every byte: A, C, G, T (either case) → 0..3, N → [`CODE_N`].
+/// Base code of every byte: [`BASES`] (either case) → 0..3, N → [`CODE_N`].
 const CODES: [u8; 256] = {
     let mut table = [INVALID; 256];
-    let bases = *b"ACGTN";
-    let mut i = 0;
-    while i < bases.len() {
-        table[bases[i] as usize] = i as u8;
-        table[bases[i].to_ascii_lowercase() as usize] = i as u8;
-        i += 1;
+    // In code order: the bases, then N.
+    let letters = [BASES[0], BASES[1], BASES[2], BASES[3], 'N'];
+    let mut code = 0;
+    while code < letters.len() {
+        let base = letters[code] as u8;
+        table[base as usize] = code as u8;
+        table[base.to_ascii_lowercase() as usize] = code as u8;
+        code += 1;
     }
     table
 };
+
+/// The code of a base: A, C, G, T (either case) → 0..3, N → [`CODE_N`];
+/// `None` for anything else, which no caller may read as some base (each
+/// names it in its own error).
+pub fn code_of(base: char) -> Option<u8> {
+    let code = CODES[usize::from(u8::try_from(base).ok()?)];
+    (code != INVALID).then_some(code)
+}
+
+/// The base of a code: [`BASES`] for 0..3, `N` for [`CODE_N`].
+///
+/// # Panics
+/// On any other code ([`encode`] gives none).
+pub fn base_of(code: u8) -> char {
+    match BASES.get(usize::from(code)) {
+        Some(&base) => base,
+        None if code == CODE_N => 'N',
+        None => panic!("no base has code {code}"),
+    }
+}
+
+/// Codes back to their bases (upper case): [`encode`]'s inverse.
+pub fn decode(codes: &[u8]) -> String {
+    codes.iter().map(|&code| base_of(code)).collect()
+}
+
+/// The complement of a code: A ↔ T, C ↔ G (codes `c` ↔ `3 - c`); `N` stays `N`.
+pub fn complement(code: u8) -> u8 {
+    if code < CODE_N { 3 - code } else { code }
+}
+
+/// The complement of a base, its case kept; `N` and anything that is no
+/// base stay as they are.
+pub fn complement_base(base: char) -> char {
+    match code_of(base) {
+        Some(code) if code < CODE_N => {
+            let complement = base_of(complement(code));
+            if base.is_ascii_lowercase() {
+                complement.to_ascii_lowercase()
+            } else {
+                complement
+            }
+        }
+        _ => base,
+    }
+}
 
 /// A sequence as base codes: A, C, G, T → 0..3, N → [`CODE_N`].
 pub fn encode(sequence: &str) -> Result<Vec<u8>, EncodeError> {
@@ -67,13 +121,20 @@ pub fn encode_for(sequence: &str, length: usize) -> Result<Vec<u8>, EncodeError>
         return Err(EncodeError::Empty);
     }
     let codes = encode(sequence)?;
+    fits(&codes, length)?;
+    Ok(codes)
+}
+
+/// The length half of [`encode_for`]'s rule, for codes already encoded (the
+/// trainer's rows, [`write_one_hot`]): at most `length` of them.
+pub fn fits(codes: &[u8], length: usize) -> Result<(), EncodeError> {
     if codes.len() > length {
         return Err(EncodeError::TooLong {
             length: codes.len(),
             max: length,
         });
     }
-    Ok(codes)
+    Ok(())
 }
 
 /// [`encode`], appending to `out` (left as it was on error): the trainer's
@@ -89,7 +150,7 @@ pub fn encode_into(sequence: &str, out: &mut Vec<u8>) -> Result<(), EncodeError>
     let (i, base) = sequence
         .chars()
         .enumerate()
-        .find(|&(_, c)| !c.is_ascii() || CODES[c as usize] == INVALID)
+        .find(|&(_, c)| code_of(c).is_none())
         .expect("an invalid byte belongs to an invalid character");
     Err(EncodeError::InvalidBase {
         base,
@@ -103,12 +164,7 @@ pub fn encode_into(sequence: &str, out: &mut Vec<u8>) -> Result<(), EncodeError>
 /// # Errors
 /// [`EncodeError::TooLong`] if `codes` is longer than `length`.
 pub fn write_one_hot(codes: &[u8], length: usize, out: &mut [f32]) -> Result<(), EncodeError> {
-    if codes.len() > length {
-        return Err(EncodeError::TooLong {
-            length: codes.len(),
-            max: length,
-        });
-    }
+    fits(codes, length)?;
     for (row, &code) in out.chunks_exact_mut(4).zip(codes) {
         if code < CODE_N {
             row[code as usize] = 1.0;
@@ -217,28 +273,7 @@ pub enum Placement {
 /// Reverse complement of a sequence; case is kept, N stays N.
 pub fn reverse_complement(sequence: &str) -> Result<String, EncodeError> {
     encode(sequence)?;
-    Ok(sequence
-        .chars()
-        .rev()
-        .map(|base| match base {
-            'A' => 'T',
-            'C' => 'G',
-            'G' => 'C',
-            'T' => 'A',
-            'a' => 't',
-            'c' => 'g',
-            'g' => 'c',
-            't' => 'a',
-            other => other,
-        })
-        .collect())
-}
-
-/// Reverse complement of a one-hot batch `[batch, length, 4]`: the whole
-/// window is reversed and A↔T, C↔G swapped (channel order reversed), so the
-/// right-padding of a short sequence moves to its left.
-pub fn reverse_complement_one_hot(x: Tensor<3>) -> Tensor<3> {
-    x.flip([1, 2])
+    Ok(sequence.chars().rev().map(complement_base).collect())
 }
 
 #[cfg(test)]
@@ -272,6 +307,35 @@ mod tests {
         let metadata = [("flank_5".to_string(), "GG".to_string())].into();
         let own = Flanks::of(&metadata);
         assert_eq!((own.five.as_str(), own.three), ("GG", flanks.three));
+    }
+
+    #[test]
+    fn bases_codes_and_complements_agree() {
+        for (code, &base) in BASES.iter().enumerate() {
+            let code = code as u8;
+            assert_eq!(code_of(base), Some(code));
+            assert_eq!(code_of(base.to_ascii_lowercase()), Some(code));
+            assert_eq!(base_of(code), base);
+            assert_eq!(complement(complement(code)), code);
+        }
+        assert_eq!((code_of('N'), base_of(CODE_N)), (Some(CODE_N), 'N'));
+        assert_eq!(complement(CODE_N), CODE_N);
+        assert_eq!(decode(&[0, 1, 2, 3, CODE_N]), "ACGTN");
+        let complements: String = "ACGTacgtNn-".chars().map(complement_base).collect();
+        assert_eq!(complements, "TGCAtgcaNn-");
+    }
+
+    #[test]
+    fn an_unknown_base_has_no_code() {
+        for unknown in ['X', 'U', '-', ' ', 'é', '→'] {
+            assert_eq!(code_of(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no base has code 5")]
+    fn a_code_past_n_has_no_base() {
+        base_of(5);
     }
 
     #[test]
@@ -319,6 +383,11 @@ mod tests {
             err.to_string(),
             "sequence of 5 bases is longer than the model's 4"
         );
+        assert_eq!(
+            fits(&[0; 5], 4),
+            Err(EncodeError::TooLong { length: 5, max: 4 })
+        );
+        assert_eq!(fits(&[0; 4], 4), Ok(()));
         assert_eq!(encode_for("", 4), Err(EncodeError::Empty));
         assert_eq!(one_hot(&["AC", ""], 4), Err(EncodeError::Empty));
         assert_eq!(encode_for("acgN", 4).unwrap(), [0, 1, 2, 4]);
@@ -366,19 +435,5 @@ mod tests {
             let twice = reverse_complement(&reverse_complement(&text).unwrap()).unwrap();
             proptest::prop_assert_eq!(twice, text);
         }
-    }
-
-    #[test]
-    fn one_hot_reverse_complement_matches_the_string_one() {
-        let device = Device::flex();
-        let seq = "ACCGTN";
-        let x = Tensor::<3>::from_data(one_hot(&[seq], 6).unwrap(), &device);
-        let rc = Tensor::<3>::from_data(
-            one_hot(&[reverse_complement(seq).unwrap()], 6).unwrap(),
-            &device,
-        );
-        let flipped = reverse_complement_one_hot(x.clone());
-        assert_eq!(flipped.to_data(), rc.to_data());
-        assert_eq!(reverse_complement_one_hot(flipped).to_data(), x.to_data());
     }
 }

@@ -15,11 +15,8 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use crate::blocks::model::Model;
-use crate::encoding::{EncodeError, encode_for, write_one_hot};
+use crate::encoding::{BASES, EncodeError, base_of, code_of, encode_for, write_one_hot};
 use crate::kernels::conv::pad_length;
-
-/// The bases a substitution can bring in, in channel order.
-pub const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 
 /// One substitution: `reference` at `position` (0-based) becomes `alternative`;
 /// written `A34G` (1-based, as the page and the tables show it).
@@ -31,6 +28,19 @@ pub struct Substitution {
     pub reference: char,
     /// The base put in its place.
     pub alternative: char,
+}
+
+impl Substitution {
+    /// The code of the base it brings in.
+    ///
+    /// # Errors
+    /// [`EncodeError::Substitution`] unless that base is one of [`BASES`]
+    /// (upper case, as [`Mutagenesis`] writes them).
+    pub fn alternative_code(&self) -> Result<u8, EncodeError> {
+        code_of(self.alternative)
+            .filter(|&code| BASES.get(usize::from(code)) == Some(&self.alternative))
+            .ok_or_else(|| EncodeError::Substitution(self.to_string()))
+    }
 }
 
 impl std::fmt::Display for Substitution {
@@ -74,7 +84,7 @@ impl Mutagenesis {
             .iter()
             .enumerate()
             .flat_map(|(position, &code)| {
-                let reference = BASES.get(code as usize).copied().unwrap_or('N');
+                let reference = base_of(code);
                 BASES
                     .iter()
                     .filter(move |&&b| b != reference)
@@ -100,12 +110,10 @@ impl Mutagenesis {
     ) -> Result<Self, EncodeError> {
         let codes = encode_for(sequence, length)?;
         for s in &substitutions {
-            let here = codes
-                .get(s.position)
-                .map(|&c| BASES.get(c as usize).copied().unwrap_or('N'));
+            let here = codes.get(s.position).map(|&c| base_of(c));
             if here != Some(s.reference)
                 || s.alternative == s.reference
-                || !BASES.contains(&s.alternative)
+                || s.alternative_code().is_err()
             {
                 return Err(EncodeError::Substitution(s.to_string()));
             }
@@ -160,7 +168,7 @@ impl Mutagenesis {
                 continue;
             };
             let original = codes[s.position];
-            codes[s.position] = BASES.iter().position(|&b| b == s.alternative).unwrap() as u8;
+            codes[s.position] = s.alternative_code()?;
             write_one_hot(&codes, length, out)?;
             codes[s.position] = original;
         }
@@ -368,6 +376,26 @@ mod tests {
         assert_eq!(first, ['C', 'G', 'T']);
         assert_eq!(m.substitutions[3].reference, 'C');
         assert_eq!(m.substitutions[6].reference, 'N');
+    }
+
+    #[test]
+    fn a_substitution_to_no_base_is_refused() {
+        let mut m = Mutagenesis::new("AC", 3).unwrap();
+        m.substitutions[0].alternative = 'X';
+        let refused = EncodeError::Substitution("A1X".into());
+        assert_eq!(m.substitutions[0].alternative_code(), Err(refused.clone()));
+        assert_eq!(m.one_hot_rows(3, 0..2).unwrap_err(), refused);
+        assert_eq!(
+            Mutagenesis::of("AC", 3, m.substitutions[..1].to_vec()).unwrap_err(),
+            refused
+        );
+        for alternative in ['c', 'N'] {
+            m.substitutions[0].alternative = alternative;
+            assert!(
+                m.substitutions[0].alternative_code().is_err(),
+                "{alternative}"
+            );
+        }
     }
 
     #[test]

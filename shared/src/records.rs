@@ -5,9 +5,9 @@
 //! are skipped everywhere):
 //! - FASTA: a `>name` line starts a record named by its first word; the
 //!   lines up to the next `>` are its sequence.
-//! - A header naming a `sequence` column (tab- or comma-separated, any
-//!   order, optionally an `id` column) as the first line: then every line is
-//!   a row of that table.
+//! - A header naming a `sequence` column (tab- or comma-separated as
+//!   [`Header`] reads it, any order, optionally an `id` column) as the first
+//!   line: then every line is a row of that table.
 //! - Otherwise one record a line: `sequence`, `sequence<TAB>anything` (a
 //!   DREAM line), or `id<TAB>sequence` when the first field is no sequence and
 //!   the second is; commas separate as tabs do.
@@ -17,6 +17,8 @@
 //! business, not the parser's.
 
 use std::fmt;
+
+use crate::encoding::code_of;
 
 /// A sequence and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -37,6 +39,46 @@ pub struct LineError {
     pub line: usize,
     /// What is wrong with it.
     pub problem: String,
+}
+
+/// A table's header line: its column names and the separator of its rows.
+///
+/// The one rule for the header of every table promoscope reads (sequences
+/// here; training data and pairs in the trainer): a line holding a tab is
+/// tab-separated, any other comma-separated, and names are trimmed and
+/// compared in any case. Where a table's first line may be a row already,
+/// it is a header when it names a `sequence` column ([`Header::detect`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    names: Vec<String>,
+    /// What separates the fields of the header and of each row.
+    pub separator: char,
+}
+
+impl Header {
+    /// A line read as a header.
+    pub fn read(line: &str) -> Self {
+        let separator = if line.contains('\t') { '\t' } else { ',' };
+        Header {
+            names: line
+                .split(separator)
+                .map(|c| c.trim().to_string())
+                .collect(),
+            separator,
+        }
+    }
+
+    /// A first line read as a header when it names a `sequence` column;
+    /// `None` when it is a row.
+    pub fn detect(line: &str) -> Option<Self> {
+        let header = Self::read(line);
+        header.column("sequence").map(|_| header)
+    }
+
+    /// The index of the column named `name` (in any case), if there is one.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|c| c.eq_ignore_ascii_case(name))
+    }
 }
 
 /// Where a table's fields are, once its header was read.
@@ -67,7 +109,7 @@ pub struct Parser {
 
 /// Whether a field is a sequence: letters A, C, G, T or N only (either case).
 fn is_sequence(field: &str) -> bool {
-    !field.is_empty() && field.bytes().all(|b| b"ACGTNacgtn".contains(&b))
+    !field.is_empty() && field.chars().all(|c| code_of(c).is_some())
 }
 
 impl Parser {
@@ -159,20 +201,14 @@ impl Parser {
     }
 }
 
-/// The columns of a header line (one naming a `sequence` column), or `None`
-/// for a line that is no header.
+/// The columns of a header line ([`Header::detect`]), or `None` for a line
+/// that is no header.
 fn header(line: &str) -> Option<Columns> {
-    let separator = if line.contains('\t') { '\t' } else { ',' };
-    let names: Vec<String> = line
-        .split(separator)
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    let sequence = names.iter().position(|c| c == "sequence")?;
-    let id = names.iter().position(|c| c == "id");
+    let header = Header::detect(line)?;
     Some(Columns {
-        sequence,
-        id,
-        separator,
+        sequence: header.column("sequence")?,
+        id: header.column("id"),
+        separator: header.separator,
     })
 }
 
@@ -282,6 +318,20 @@ mod tests {
                 .collect();
             assert_eq!(got_problems, *problems, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_header_splits_on_its_one_separator() {
+        // A tab makes the line tab-separated: its commas are part of names.
+        let header = Header::read("ID,Sequence\t x ");
+        assert_eq!(header.separator, '\t');
+        assert_eq!(header.column("id,sequence"), Some(0));
+        assert_eq!(header.column("x"), Some(1));
+        let header = Header::detect("id, SEQUENCE ,expression").unwrap();
+        assert_eq!(header.separator, ',');
+        assert_eq!(header.column("sequence"), Some(1));
+        assert_eq!(header.column("subset"), None);
+        assert_eq!(Header::detect("ACGT,sequence\t1.5"), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
-use promoscope_model::encoding::{encode_into, write_one_hot};
-use promoscope_model::records::{LineError, Parser, Record};
+use promoscope_model::encoding::{base_of, encode_into, fits, write_one_hot};
+use promoscope_model::records::{Header, LineError, Parser, Record};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
 /// [`PAD`]) and their measured expression.
@@ -70,11 +70,7 @@ impl Dataset {
         let mut letters = Vec::with_capacity(self.seq_len);
         for (i, row) in self.codes.chunks_exact(self.seq_len).enumerate() {
             letters.clear();
-            letters.extend(
-                row.iter()
-                    .filter(|&&c| c != PAD)
-                    .map(|&c| b"ACGTN"[c as usize]),
-            );
+            letters.extend(row.iter().filter(|&&c| c != PAD).map(|&c| base_of(c) as u8));
             let part = if held_out(&letters, percent) {
                 &mut val
             } else {
@@ -172,25 +168,21 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
         if line.trim().is_empty() {
             continue;
         }
-        if number == 1 && is_header(line) {
+        if number == 1
+            && let Some(header) = Header::detect(line)
+        {
             columns =
-                Columns::from_header(line).with_context(|| format!("{}:1", path.display()))?;
+                Columns::from_header(&header).with_context(|| format!("{}:1", path.display()))?;
             continue;
         }
         match parse_line(line, &columns, &mut codes) {
-            Ok(..) if codes.len() > seq_len => report.too_long += 1,
+            Ok(..) if fits(&codes, seq_len).is_err() => report.too_long += 1,
             Ok((label, subset)) => data.push(&codes, label, subset),
             Err(problem) if skip_bad_lines => report.bad_lines.push((number, problem)),
             Err(problem) => bail!("{}:{number}: {problem}", path.display()),
         }
     }
     Ok((data, report))
-}
-
-/// Whether a first line names its columns: one of them is `sequence`.
-fn is_header(line: &str) -> bool {
-    line.split(['\t', ','])
-        .any(|c| c.trim().eq_ignore_ascii_case("sequence"))
 }
 
 /// Where the fields of a line are.
@@ -212,21 +204,18 @@ impl Columns {
         }
     }
 
-    /// From a `sequence,expression[,subset]` header (any order, tab or comma).
-    fn from_header(header: &str) -> Result<Self> {
-        let separator = if header.contains('\t') { '\t' } else { ',' };
-        let names: Vec<String> = header
-            .split(separator)
-            .map(|c| c.trim().to_ascii_lowercase())
-            .collect();
-        let find = |name: &str| names.iter().position(|c| c == name);
-        let need =
-            |name: &str| find(name).with_context(|| format!("header has no {name:?} column"));
+    /// From a `sequence,expression[,subset]` header (any order).
+    fn from_header(header: &Header) -> Result<Self> {
+        let need = |name: &str| {
+            header
+                .column(name)
+                .with_context(|| format!("header has no {name:?} column"))
+        };
         Ok(Columns {
             sequence: need("sequence")?,
             expression: need("expression")?,
-            subset: find("subset"),
-            separator,
+            subset: header.column("subset"),
+            separator: header.separator,
         })
     }
 }
@@ -277,15 +266,10 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         Some((_, line)) => line.with_context(|| format!("{}:1: cannot read", path.display()))?,
         None => bail!("{}: empty pairs file", path.display()),
     };
-    let separator = if header.contains('\t') { '\t' } else { ',' };
-    let names: Vec<String> = header
-        .split(separator)
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
+    let header = Header::read(&header);
     let find = |name: &str| {
-        names
-            .iter()
-            .position(|c| c == name)
+        header
+            .column(name)
             .with_context(|| format!("{}:1: pairs header has no {name:?} column", path.display()))
     };
     let side = |prefix: &str| -> Result<Columns> {
@@ -293,7 +277,7 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
             sequence: find(&format!("{prefix}_sequence"))?,
             expression: find(&format!("{prefix}_expression"))?,
             subset: Some(find("subset")?),
-            separator,
+            separator: header.separator,
         })
     };
     let (alt_columns, ref_columns) = (side("alt")?, side("ref")?);
@@ -318,13 +302,8 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         ] {
             let (label, subset) = parse_line(line.trim_end_matches('\r'), columns, &mut codes)
                 .map_err(|problem| anyhow::anyhow!("{}:{number}: {problem}", path.display()))?;
-            if codes.len() > seq_len {
-                bail!(
-                    "{}:{number}: sequence of {} bases is longer than the model's {seq_len}",
-                    path.display(),
-                    codes.len()
-                );
-            }
+            fits(&codes, seq_len)
+                .map_err(|e| anyhow::anyhow!("{}:{number}: {e}", path.display()))?;
             data.push(&codes, label, subset);
         }
     }
@@ -497,15 +476,18 @@ mod tests {
             (vec![2.5], vec![1.0])
         );
         assert_eq!(pairs.alt.subsets, ["snv"]);
-        let (_dir, path) = file(
-            b"alt_sequence,ref_sequence,alt_expression,ref_expression,subset\nAC,AC,x,1,snv\n",
-            "p.csv",
-        );
-        let err = format!("{:#}", read_pairs(&path, 4).unwrap_err());
-        assert!(
-            err.ends_with("p.csv:2: expression \"x\" is not a number"),
-            "{err}"
-        );
+        let header = "alt_sequence,ref_sequence,alt_expression,ref_expression,subset\n";
+        for (row, expected) in [
+            ("AC,AC,x,1,snv", "p.csv:2: expression \"x\" is not a number"),
+            (
+                "AC,ACGTA,1,1,snv",
+                "p.csv:2: sequence of 5 bases is longer than the model's 4",
+            ),
+        ] {
+            let (_dir, path) = file(format!("{header}{row}\n").as_bytes(), "p.csv");
+            let err = format!("{:#}", read_pairs(&path, 4).unwrap_err());
+            assert!(err.ends_with(expected), "{err}");
+        }
     }
 
     #[test]

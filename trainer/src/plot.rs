@@ -8,7 +8,8 @@ use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use promoscope_model::ism::{BASES, ScoredSubstitution};
+use promoscope_model::encoding::BASES;
+use promoscope_model::ism::{ScoredSubstitution, Substitution};
 
 use crate::history::EpochMetrics;
 use crate::io::write_atomic;
@@ -227,7 +228,9 @@ fn draw_ism(
         .x_label_formatter(&|p| (p + 1).to_string())
         .draw()?;
     // Rows top to bottom: A, C, G, T.
-    let row = |base: char| 3 - BASES.iter().position(|&b| b == base).unwrap_or(0);
+    let row = |s: Substitution| {
+        3 - usize::from(s.alternative_code().expect("ISM brings in A, C, G or T"))
+    };
     chart.draw_series((0..sequence_len).flat_map(|p| {
         (0..4).map(move |r| {
             Rectangle::new([(p, r), (p + 1, r + 1)], RGBColor(200, 200, 200).filled())
@@ -235,7 +238,7 @@ fn draw_ism(
     }))?;
     chart.draw_series(table.iter().map(|r| {
         let s = r.substitution;
-        let cell = row(s.alternative);
+        let cell = row(s);
         Rectangle::new(
             [(s.position, cell), (s.position + 1, cell + 1)],
             diverging(r.delta / scale).filled(),

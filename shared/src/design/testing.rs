@@ -1,0 +1,64 @@
+//! What the tests of the search and of its constraints share: a stand-in
+//! for the model, a loop that drives a design on it, a task and a start.
+
+use super::{Batch, Constraints, Design, DesignResult, DesignSpec, Objective, Starts, Strategy};
+
+/// A stand-in for the model: G and C weigh by position, runs of A cost.
+pub(super) fn toy(sequence: &str) -> f32 {
+    let b = sequence.as_bytes();
+    let mut y = 0.0;
+    for (i, &c) in b.iter().enumerate() {
+        y += match c {
+            b'G' => 0.02 * (i % 7) as f32,
+            b'C' => 0.01 * (i % 5) as f32,
+            _ => 0.0,
+        };
+        if i > 0 && c == b'A' && b[i - 1] == b'A' {
+            y -= 0.05;
+        }
+    }
+    y
+}
+
+/// Runs a design on [`toy`], handing every proposed sequence to `proposed`.
+pub(super) fn drive(design: &mut Design, mut proposed: impl FnMut(&str)) -> DesignResult {
+    while let Some(batch) = design.ask() {
+        let sequences: Vec<String> = match batch {
+            Batch::Sequences(s) => s.clone(),
+            Batch::Substitutions {
+                sequence,
+                substitutions,
+            } => substitutions
+                .iter()
+                .map(|s| {
+                    let mut b = sequence.clone().into_bytes();
+                    assert_eq!(b[s.position] as char, s.reference);
+                    b[s.position] = s.alternative as u8;
+                    String::from_utf8(b).unwrap()
+                })
+                .collect(),
+        };
+        sequences.iter().for_each(|s| proposed(s));
+        let predictions: Vec<f32> = sequences.iter().map(|s| toy(s)).collect();
+        design.tell(&predictions).unwrap();
+    }
+    design.result()
+}
+
+pub(super) fn spec(
+    starts: Starts,
+    strategy: Strategy,
+    constraints: Constraints,
+    seed: u64,
+) -> DesignSpec {
+    DesignSpec {
+        starts,
+        objective: Objective::Maximise,
+        constraints,
+        strategy,
+        seed,
+        keep: 5,
+    }
+}
+
+pub(super) const START: &str = "TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT";
