@@ -81,7 +81,7 @@ const JOBS = {
     return { sequence, ...model.ismTable(sequence, predictions) };
   },
 
-  // A design (promoscope's one search, design.rs) lives in workers[0]: it
+  // A design (promoscope's one search, shared/src/design/) lives in workers[0]: it
   // hands out batches, any worker scores a part of one, workers[0] is told.
   // designStart answers with the spec as read (serde's JSON of it).
   designStart({ spec }) {

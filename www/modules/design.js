@@ -1,11 +1,11 @@
 // The Design tab: promoscope's search for sequences toward an objective under
-// cloning constraints (design.rs, the same as `promoscope design`). workers[0]
+// cloning constraints (shared/src/design/, the same as `promoscope design`). workers[0]
 // holds the search and hands out batches; every worker scores parts of them.
 import { $, download } from './dom.js';
 import { EXAMPLE, openInMutagenesis } from './mutagenesis.js';
 import { chunks, spread, withProgress, workers } from './pool.js';
 
-const TYPE_IIS = 'GGTCTC CGTCTC'; // BsaI, BsmBI (design.rs TYPE_IIS)
+const TYPE_IIS = 'GGTCTC CGTCTC'; // BsaI, BsmBI (design::TYPE_IIS)
 let found = null; // designResult of the last run
 let strategy = 'greedy'; // of the last run: greedy draws a line per start
 
@@ -47,7 +47,7 @@ function optionalNumber(selector) {
   return text === '' ? null : Number(text);
 }
 
-// The form as a DesignSpec (design.rs); the start sequences through
+// The form as a DesignSpec (design/spec.rs); the start sequences through
 // promoscope's one parser (flanks are added by the design itself).
 async function readForm() {
   let starts;
