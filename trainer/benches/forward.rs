@@ -7,7 +7,7 @@
 use burn::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promoscope_model::ModelConfig;
-use promoscope_model::encoding::one_hot;
+use promoscope_model::encoding::{BASES, one_hot};
 use promoscope_model::ism::Mutagenesis;
 
 const BATCH: usize = 64;
@@ -22,7 +22,7 @@ fn sequences(n: usize, len: usize) -> Vec<String> {
                     state ^= state << 13;
                     state ^= state >> 7;
                     state ^= state << 17;
-                    b"ACGT"[(state % 4) as usize] as char
+                    BASES[(state % 4) as usize]
                 })
                 .collect()
         })

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use promoscope_model::encoding::one_hot;
+use promoscope_model::encoding::{BASES, one_hot};
 use promoscope_model::ism::Mutagenesis;
 use promoscope_model::kernels::conv::conv1d_same;
 use promoscope_model::training::Stepper;
@@ -56,12 +56,12 @@ impl Figure {
     }
 }
 
-/// A random sequence of the model's length in the seed's flanks' alphabet.
+/// Random sequences of `len` bases.
 fn random_sequences(n: usize, len: usize, rng: &mut StdRng) -> Vec<String> {
     (0..n)
         .map(|_| {
             (0..len)
-                .map(|_| b"ACGT"[rng.random_range(0..4)] as char)
+                .map(|_| BASES[rng.random_range(0..BASES.len())])
                 .collect()
         })
         .collect()

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use promoscope_model::encoding::BASES;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -241,7 +242,7 @@ fn random_sequence(rng: &mut ChaCha8Rng) -> Vec<u8> {
         };
     }
     let mut sequence = FLANK_5.to_vec();
-    sequence.extend((0..len).map(|_| b"ACGT"[rng.random_range(0..4)]));
+    sequence.extend((0..len).map(|_| BASES[rng.random_range(0..BASES.len())] as u8));
     sequence.extend_from_slice(FLANK_3);
     sequence
 }
