@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocks::model::Model;
 use crate::encoding::{BASES, EncodeError, base_of, code_of, encode_for, write_one_hot};
+use crate::ensemble::Prediction;
 use crate::kernels::conv::pad_length;
 
 /// One substitution: `reference` at `position` (0-based) becomes `alternative`;
@@ -71,8 +72,13 @@ pub struct ScoredSubstitution {
     pub substitution: Substitution,
     /// The model's prediction for the mutated sequence.
     pub prediction: f32,
+    /// The members' spread of `prediction` (0 for one network).
+    pub sd: f32,
     /// `prediction` minus the reference sequence's prediction.
     pub delta: f32,
+    /// The members' spread of their own deltas: an effect smaller than
+    /// about twice this is within their disagreement.
+    pub delta_sd: f32,
 }
 
 impl Mutagenesis {
@@ -243,29 +249,41 @@ impl Mutagenesis {
         Ok(model.head.forward(model.transformer.forward(h)))
     }
 
-    /// Pairs predictions (in [`Mutagenesis::one_hot`]'s row order) with the
-    /// substitutions; returns the reference prediction and the scored table.
+    /// Pairs predictions (in [`Mutagenesis::one_hot`]'s row order, `members`
+    /// values a row as [`crate::Ensemble::each`] gives them) with the substitutions;
+    /// returns the reference prediction and the scored table.
     ///
     /// # Panics
-    /// If `predictions` has not one value per row.
-    pub fn score(&self, predictions: &[f32]) -> (f32, Vec<ScoredSubstitution>) {
+    /// If `predictions` has not `members` values per row.
+    pub fn score(
+        &self,
+        predictions: &[f32],
+        members: usize,
+    ) -> (Prediction, Vec<ScoredSubstitution>) {
         assert_eq!(
             predictions.len(),
-            1 + self.substitutions.len(),
-            "one prediction per row: the reference then each substitution"
+            (1 + self.substitutions.len()) * members,
+            "one prediction per row and member: the reference then each substitution"
         );
-        let reference = predictions[0];
+        let reference = &predictions[..members];
         let table = self
             .substitutions
             .iter()
-            .zip(&predictions[1..])
-            .map(|(&substitution, &prediction)| ScoredSubstitution {
-                substitution,
-                prediction,
-                delta: prediction - reference,
+            .zip(predictions[members..].chunks_exact(members))
+            .map(|(&substitution, row)| {
+                let deltas: Vec<f32> = row.iter().zip(reference).map(|(v, r)| v - r).collect();
+                let prediction = Prediction::of(row);
+                let delta = Prediction::of(&deltas);
+                ScoredSubstitution {
+                    substitution,
+                    prediction: prediction.mean,
+                    sd: prediction.sd,
+                    delta: delta.mean,
+                    delta_sd: delta.sd,
+                }
             })
             .collect();
-        (reference, table)
+        (Prediction::of(reference), table)
     }
 }
 
@@ -408,10 +426,21 @@ mod tests {
         assert_eq!(row(1)[..8], [0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
         // Row 6: C→T at position 1.
         assert_eq!(row(6)[..8], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
-        let (reference, table) = m.score(&[1.0, 2.0, 0.0, 1.0, 1.5, 3.0, -1.0]);
-        assert_eq!(reference, 1.0);
+        let (reference, table) = m.score(&[1.0, 2.0, 0.0, 1.0, 1.5, 3.0, -1.0], 1);
+        assert_eq!(reference, Prediction { mean: 1.0, sd: 0.0 });
         assert_eq!(table[0].delta, 1.0);
         assert_eq!(table[5].delta, -2.0);
+        assert_eq!((table[5].sd, table[5].delta_sd), (0.0, 0.0));
+        // Two members: the reference (1, 3), then A→C (2, 2) and so on. The
+        // effect's spread is of each member's own delta (+1 and −1).
+        let two = [
+            1.0, 3.0, 2.0, 2.0, 0.0, 0.0, 1.0, 1.0, 1.5, 1.5, 3.0, 3.0, -1.0, 1.0,
+        ];
+        let (reference, table) = m.score(&two, 2);
+        assert_eq!(reference, Prediction { mean: 2.0, sd: 1.0 });
+        assert_eq!((table[0].prediction, table[0].sd), (2.0, 0.0));
+        assert_eq!((table[0].delta, table[0].delta_sd), (0.0, 1.0));
+        assert_eq!((table[5].delta, table[5].delta_sd), (-2.0, 0.0));
         let part = m
             .one_hot_rows(3, 5..7)
             .unwrap()

@@ -26,6 +26,7 @@ pub mod config;
 pub mod design;
 pub mod device;
 pub mod encoding;
+pub mod ensemble;
 pub mod ism;
 pub mod kernels;
 pub mod metrics;
@@ -38,6 +39,7 @@ pub mod weights;
 pub use blocks::model::{Model, Stage};
 pub use config::ModelConfig;
 pub use device::{Backend, SelectedDevice};
+pub use ensemble::{Ensemble, Prediction};
 
 /// Tests' tolerance checks on tensors: [`metrics::max_abs_diff`] of their
 /// values (infinite on any non-finite one). A tensor's own `abs().max()`

@@ -192,6 +192,101 @@ pub fn dream_scores(
     })
 }
 
+/// How well an ensemble's spread tracks its error on measured sequences.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Calibration {
+    /// Sequences.
+    pub n: usize,
+    /// Spearman's ρ between |error| and spread: above 0 when larger spreads
+    /// go with larger errors.
+    pub spearman_error_spread: f64,
+    /// Its 95% interval: the 2.5th and 97.5th percentiles over
+    /// [`BOOTSTRAP_RESAMPLES`] bootstrap resamples of the sequences (seeded).
+    pub spearman_interval: [f64; 2],
+    /// Mean |error| of the fifth of sequences with the largest spread...
+    pub error_top_quintile: f64,
+    /// ...and of the fifth with the smallest.
+    pub error_bottom_quintile: f64,
+    /// The mean spread.
+    pub mean_spread: f64,
+    /// The share of measurements inside mean ± 2·spread.
+    pub coverage_2sd: f64,
+    /// The share inside mean ± 2·`scale`·spread, with the scale the file
+    /// carries (1 when it carries none).
+    pub coverage_scaled: f64,
+    /// The scale `s` that puts 95% of these measurements inside
+    /// mean ± `s`·spread (a split-conformal fit: fit it on one part, check
+    /// `coverage_scaled` on another).
+    pub scale_95: f64,
+}
+
+/// Bootstrap resamples behind [`Calibration::spearman_interval`].
+pub const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// [`Calibration`] of `predicted` means with spreads `spread` against
+/// `measured`, with the file's interval `scale` (1 when it has none).
+pub fn calibration(
+    predicted: &[f64],
+    spread: &[f64],
+    measured: &[f64],
+    scale: f64,
+) -> Result<Calibration, MetricError> {
+    use rand::{Rng, SeedableRng};
+    check(predicted, measured)?;
+    check(spread, measured)?;
+    let n = measured.len();
+    if n < 5 {
+        return Err(MetricError::Undefined(n));
+    }
+    let error: Vec<f64> = predicted
+        .iter()
+        .zip(measured)
+        .map(|(p, m)| (p - m).abs())
+        .collect();
+    let rho = spearman(&error, spread)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut resampled: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .filter_map(|_| {
+            let pick: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+            let e: Vec<f64> = pick.iter().map(|&i| error[i]).collect();
+            let s: Vec<f64> = pick.iter().map(|&i| spread[i]).collect();
+            spearman(&e, &s).ok()
+        })
+        .collect();
+    resampled.sort_by(f64::total_cmp);
+    let at = |q: f64| resampled[((resampled.len() - 1) as f64 * q).round() as usize];
+    if resampled.is_empty() {
+        return Err(MetricError::Undefined(n));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| spread[a].total_cmp(&spread[b]));
+    let fifth = n / 5;
+    let mean_error =
+        |rows: &[usize]| rows.iter().map(|&i| error[i]).sum::<f64>() / rows.len() as f64;
+    let inside = |k: f64| (0..n).filter(|&i| error[i] <= k * spread[i]).count() as f64 / n as f64;
+    let mut ratios: Vec<f64> = (0..n)
+        .map(|i| {
+            if spread[i] > 0.0 {
+                error[i] / spread[i]
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Ok(Calibration {
+        n,
+        spearman_error_spread: rho,
+        spearman_interval: [at(0.025), at(0.975)],
+        error_top_quintile: mean_error(&order[n - fifth..]),
+        error_bottom_quintile: mean_error(&order[..fifth]),
+        mean_spread: spread.iter().sum::<f64>() / n as f64,
+        coverage_2sd: inside(2.0),
+        coverage_scaled: inside(2.0 * scale),
+        scale_95: ratios[((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -219,6 +314,37 @@ mod tests {
     const Y: [f64; 6] = [2.0, 1.0, 4.0, 4.0, 9.0, 0.5];
 
     // Values from scipy 1.17.1: pearsonr(X, Y), spearmanr(X, Y), rankdata(X).
+    /// Spreads that grow with the error calibrate; spreads unrelated to it
+    /// do not; the scale puts 95% inside.
+    #[test]
+    fn calibration_tells_a_spread_that_tracks_the_error_from_noise() {
+        let n = 200;
+        let measured: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+        // Errors of ±(i mod 10)/10, spreads equal to them plus a little.
+        let error: Vec<f64> = (0..n).map(|i| (i % 10) as f64 / 10.0).collect();
+        let predicted: Vec<f64> = (0..n)
+            .map(|i| measured[i] + if i % 2 == 0 { error[i] } else { -error[i] })
+            .collect();
+        let tracking: Vec<f64> = error.iter().map(|e| e + 0.05).collect();
+        let c = calibration(&predicted, &tracking, &measured, 1.0).unwrap();
+        assert!(c.spearman_error_spread > 0.99, "{c:?}");
+        assert!(c.spearman_interval[0] > 0.9 && c.spearman_interval[1] <= 1.0);
+        assert!(c.error_top_quintile > 5.0 * c.error_bottom_quintile);
+        assert_eq!((c.coverage_2sd, c.coverage_scaled), (1.0, 1.0));
+        // 95% of errors within s spreads: 9/10 < s·(9/10 + 1/20)...
+        assert!(c.scale_95 > 0.9 && c.scale_95 < 1.0, "{}", c.scale_95);
+        let half = calibration(&predicted, &tracking, &measured, 0.25).unwrap();
+        assert!(half.coverage_scaled < 1.0);
+
+        // Spreads in a cycle of their own: no relation to the error.
+        let noise: Vec<f64> = (0..n).map(|i| 0.1 + (i % 3) as f64 / 10.0).collect();
+        let c = calibration(&predicted, &noise, &measured, 1.0).unwrap();
+        assert!(c.spearman_error_spread.abs() < 0.1, "{c:?}");
+        assert!(c.spearman_interval[0] < 0.0 && c.spearman_interval[1] > 0.0);
+        assert!(calibration(&predicted[..4], &noise[..4], &measured[..4], 1.0).is_err());
+        assert!(calibration(&predicted, &noise[..10], &measured, 1.0).is_err());
+    }
+
     #[test]
     fn pearson_matches_scipy() {
         assert!((pearson(&X, &Y).unwrap() - 0.8313827910542487).abs() < 1e-12);

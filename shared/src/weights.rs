@@ -16,6 +16,10 @@
 //! prefix is dropped, and a list index joins its list's singular name
 //! (`convs.2` → `conv2`). The model config travels as JSON in the file's
 //! metadata under `config`; other metadata (a model card) is kept as is.
+//!
+//! An ensemble's file holds K members of one config: metadata `members` = K,
+//! and member k's tensors under `member{k}.` + the golden name. A file
+//! without `members` holds one network under the plain names.
 //! Tensors named `input.*` and `trace.*` (the golden file's fixtures) are not
 //! parameters and are ignored on load.
 
@@ -27,6 +31,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::blocks::model::Model;
 use crate::config::ModelConfig;
+use crate::ensemble::Ensemble;
 
 /// Metadata key of the model config (JSON).
 pub const CONFIG_KEY: &str = "config";
@@ -34,6 +39,8 @@ pub const CONFIG_KEY: &str = "config";
 pub const FORMAT_KEY: &str = "format";
 /// Value of [`FORMAT_KEY`] in files promoscope writes.
 pub const FORMAT: &str = "promoscope-hsayn-v1";
+/// Metadata key of an ensemble's number of members (absent: one network).
+pub const MEMBERS_KEY: &str = "members";
 
 /// Why weights could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,15 @@ pub enum WeightsError {
     /// The config in the metadata is unreadable or inconsistent.
     #[error("the model config in the file's metadata is invalid: {0}")]
     Config(String),
+    /// The metadata's member count is not a positive whole number.
+    #[error("the file's `members` metadata is {0:?}, not a number of networks (1 or more)")]
+    Members(String),
+    /// An ensemble's file where one network is needed.
+    #[error(
+        "the file holds an ensemble of {0} networks where one is needed; \
+         `promoscope export --member K` writes member K alone"
+    )]
+    NotOneNetwork(usize),
     /// Parameters the model needs are absent.
     #[error("missing tensors: {}", .0.join(", "))]
     Missing(Vec<String>),
@@ -97,6 +113,9 @@ pub struct WeightsInfo {
     pub config: ModelConfig,
     /// All metadata, `config` included.
     pub metadata: BTreeMap<String, String>,
+    /// How many networks the file holds (an ensemble's members; 1 without
+    /// [`MEMBERS_KEY`]).
+    pub members: usize,
 }
 
 /// Reads the config and metadata of a weights file without its tensors.
@@ -115,14 +134,55 @@ pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
         None => ModelConfig::new(),
     };
     config.validate().map_err(WeightsError::Config)?;
-    Ok(WeightsInfo { config, metadata })
+    let members = match metadata.get(MEMBERS_KEY) {
+        None => 1,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(k) if k > 0 => k,
+            _ => return Err(WeightsError::Members(text.clone())),
+        },
+    };
+    Ok(WeightsInfo {
+        config,
+        metadata,
+        members,
+    })
 }
 
-/// Builds the model a weights file describes, on `device`.
+/// Builds the networks a weights file describes (one, or an ensemble's
+/// members), on `device`.
+pub fn load_ensemble(
+    bytes: &[u8],
+    device: &Device,
+) -> Result<(Ensemble, WeightsInfo), WeightsError> {
+    let info = read_info(bytes)?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let mut used = HashSet::new();
+    let members = (0..info.members)
+        .map(|k| {
+            let prefix = member_prefix(k, info.members);
+            read_member(info.config.init(device), &file, &prefix, &mut used)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    check_all_used(&file, &used)?;
+    Ok((Ensemble::new(members), info))
+}
+
+/// Builds the one network a weights file describes, on `device` (an
+/// ensemble's file is an error).
 pub fn load(bytes: &[u8], device: &Device) -> Result<(Model, WeightsInfo), WeightsError> {
     let info = read_info(bytes)?;
     let model = load_into(info.config.init(device), bytes)?;
     Ok((model, info))
+}
+
+/// Where member `k` of `members` keeps its tensors: `member{k}.`, or no
+/// prefix for a single network.
+fn member_prefix(k: usize, members: usize) -> String {
+    if members == 1 {
+        String::new()
+    } else {
+        format!("member{k}.")
+    }
 }
 
 /// Gives every parameter an id derived from its golden name, so that state
@@ -197,12 +257,30 @@ pub fn map_named(model: Model, f: impl FnMut(Named<'_>) -> (ParamId, Option<Tens
 }
 
 /// Replaces every parameter of `model` with the file's (ids from the names,
-/// as [`with_stable_ids`]).
+/// as [`with_stable_ids`]); an ensemble's file is an error.
 pub fn load_into(model: Model, bytes: &[u8]) -> Result<Model, WeightsError> {
+    let members = read_info(bytes)?.members;
+    if members != 1 {
+        return Err(WeightsError::NotOneNetwork(members));
+    }
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let mut used = HashSet::new();
+    let model = read_member(model, &file, "", &mut used)?;
+    check_all_used(&file, &used)?;
+    Ok(model)
+}
+
+/// `model` with the tensors named `prefix` + golden name, recorded in `used`.
+fn read_member(
+    model: Model,
+    file: &SafeTensors<'_>,
+    prefix: &str,
+    used: &mut HashSet<String>,
+) -> Result<Model, WeightsError> {
     let mut loader = Loader {
-        file: &file,
-        used: HashSet::new(),
+        file,
+        prefix,
+        used,
         missing: Vec::new(),
         error: None,
     };
@@ -213,17 +291,22 @@ pub fn load_into(model: Model, bytes: &[u8]) -> Result<Model, WeightsError> {
     if !loader.missing.is_empty() {
         return Err(WeightsError::Missing(loader.missing));
     }
+    Ok(model)
+}
+
+/// An error naming the file's tensors that no network read (fixtures aside).
+fn check_all_used(file: &SafeTensors<'_>, used: &HashSet<String>) -> Result<(), WeightsError> {
     let mut unexpected: Vec<String> = file
         .names()
         .into_iter()
-        .filter(|name| !loader.used.contains(*name) && !is_fixture(name))
+        .filter(|name| !used.contains(*name) && !is_fixture(name))
         .map(str::to_string)
         .collect();
-    if !unexpected.is_empty() {
-        unexpected.sort();
-        return Err(WeightsError::Unexpected(unexpected));
+    if unexpected.is_empty() {
+        return Ok(());
     }
-    Ok(model)
+    unexpected.sort();
+    Err(WeightsError::Unexpected(unexpected))
 }
 
 /// The model's parameters as safetensors bytes, with the config and `metadata`
@@ -234,25 +317,28 @@ pub fn to_bytes(
     metadata: &BTreeMap<String, String>,
     precision: Precision,
 ) -> Result<Vec<u8>, WeightsError> {
+    members_to_bytes(std::slice::from_ref(model), config, metadata, precision)
+}
+
+/// Networks of one config as one file: an ensemble's members when there are
+/// several (see the module doc), a plain network's file for one.
+pub fn members_to_bytes(
+    members: &[Model],
+    config: &ModelConfig,
+    metadata: &BTreeMap<String, String>,
+    precision: Precision,
+) -> Result<Vec<u8>, WeightsError> {
     // `valid` folds pending batch-norm statistics into the running ones.
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    map_named(model.valid(), |p| {
-        let values = p
-            .value
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("parameters are floats");
-        let bytes = match precision {
-            Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            Precision::F16 => values
-                .iter()
-                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                .collect(),
-        };
-        tensors.push((p.name.to_string(), p.shape.to_vec(), bytes));
-        (p.id, None)
-    });
+    for (k, model) in members.iter().enumerate() {
+        let prefix = member_prefix(k, members.len());
+        member_tensors(model, &prefix, precision, &mut tensors);
+    }
     let mut header: HashMap<String, String> = metadata.clone().into_iter().collect();
+    header.remove(MEMBERS_KEY);
+    if members.len() > 1 {
+        header.insert(MEMBERS_KEY.into(), members.len().to_string());
+    }
     header.insert(
         CONFIG_KEY.into(),
         serde_json::to_string(config).expect("config is JSON"),
@@ -271,6 +357,31 @@ pub fn to_bytes(
         })
         .collect::<Result<Vec<_>, WeightsError>>()?;
     safetensors::serialize(views, Some(header)).map_err(|e| WeightsError::Format(e.to_string()))
+}
+
+/// `model`'s tensors as `(prefix + golden name, shape, bytes)`.
+fn member_tensors(
+    model: &Model,
+    prefix: &str,
+    precision: Precision,
+    tensors: &mut Vec<(String, Vec<usize>, Vec<u8>)>,
+) {
+    map_named(model.valid(), |p| {
+        let values = p
+            .value
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("parameters are floats");
+        let bytes = match precision {
+            Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Precision::F16 => values
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect(),
+        };
+        tensors.push((format!("{prefix}{}", p.name), p.shape.to_vec(), bytes));
+        (p.id, None)
+    });
 }
 
 /// Every parameter and running statistic of `model`, flattened, by golden name.
@@ -346,7 +457,9 @@ fn floats(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, WeightsError> {
 /// What [`load_into`]'s walk reads from the file, and what it found.
 struct Loader<'a> {
     file: &'a SafeTensors<'a>,
-    used: HashSet<String>,
+    /// Before each golden name: an ensemble member's `member{k}.`.
+    prefix: &'a str,
+    used: &'a mut HashSet<String>,
     missing: Vec<String>,
     error: Option<WeightsError>,
 }
@@ -355,9 +468,10 @@ impl Loader<'_> {
     /// The file's values for a parameter, recording it as used or missing,
     /// or the first problem met.
     fn read(&mut self, p: &Named<'_>) -> Option<Tensor<1>> {
-        match self.values(p.name, p.shape) {
+        let name = format!("{}{}", self.prefix, p.name);
+        match self.values(&name, p.shape) {
             Ok(Some(values)) => {
-                self.used.insert(p.name.to_string());
+                self.used.insert(name);
                 let len = values.len();
                 Some(Tensor::from_data(
                     TensorData::new(values, [len]),
@@ -365,7 +479,7 @@ impl Loader<'_> {
                 ))
             }
             Ok(None) => {
-                self.missing.push(p.name.to_string());
+                self.missing.push(name);
                 None
             }
             Err(error) => {
@@ -427,6 +541,74 @@ mod tests {
         let unique: HashSet<_> = ids(&a).into_iter().collect();
         assert_eq!(unique.len(), ids(&a).len());
         assert_ne!(ids(&ModelConfig::tiny().init(&device)), ids(&a));
+    }
+
+    /// An ensemble's members come back from one file, each with its own
+    /// weights; one-network readers refuse it, and a short or mislabelled
+    /// file says what is wrong.
+    #[test]
+    fn ensembles_round_trip_through_one_file() {
+        let device = Device::flex();
+        let config = ModelConfig::tiny();
+        let members: Vec<Model> = (0..2).map(|_| config.init(&device)).collect();
+        let metadata = BTreeMap::from([("members".to_string(), "7".to_string())]);
+        let bytes = members_to_bytes(&members, &config, &metadata, Precision::F32).unwrap();
+        let (ensemble, info) = load_ensemble(&bytes, &device).unwrap();
+        assert_eq!((info.members, ensemble.len()), (2, 2));
+        for (loaded, original) in ensemble.members().iter().zip(&members) {
+            let (a, b) = (named_tensors(loaded), named_tensors(original));
+            for (name, value) in &a {
+                let diff = crate::tensor_max_abs_diff(value.clone(), b[name].clone());
+                assert_eq!(diff, 0.0, "{name}");
+            }
+        }
+        let (a, b) = (&named_tensors(&members[0]), &named_tensors(&members[1]));
+        assert!(
+            crate::tensor_max_abs_diff(
+                a["stem.conv.weight"].clone(),
+                b["stem.conv.weight"].clone()
+            ) > 0.0
+        );
+        assert!(matches!(
+            load(&bytes, &device),
+            Err(WeightsError::NotOneNetwork(2))
+        ));
+
+        // One network: plain names, no `members`, and both readers take it.
+        let one = members_to_bytes(&members[..1], &config, &metadata, Precision::F32).unwrap();
+        assert_eq!(read_info(&one).unwrap().members, 1);
+        assert!(!read_info(&one).unwrap().metadata.contains_key(MEMBERS_KEY));
+        assert_eq!(load_ensemble(&one, &device).unwrap().0.len(), 1);
+        assert!(load(&one, &device).is_ok());
+
+        // Metadata promising a member the tensors lack.
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let relabel = |members: &str| {
+            let mut header: HashMap<String, String> =
+                read_info(&bytes).unwrap().metadata.into_iter().collect();
+            header.insert(MEMBERS_KEY.into(), members.into());
+            let views: Vec<_> = file.tensors();
+            safetensors::serialize(views, Some(header)).unwrap()
+        };
+        match load_ensemble(&relabel("3"), &device) {
+            Err(WeightsError::Missing(names)) => {
+                assert!(names.iter().all(|n| n.starts_with("member2.")), "{names:?}")
+            }
+            other => panic!(
+                "expected missing member2 tensors, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+        assert!(matches!(
+            load_ensemble(&relabel("1"), &device),
+            Err(WeightsError::Missing(_))
+        ));
+        for bad in ["0", "two", "-1"] {
+            assert!(matches!(
+                read_info(&relabel(bad)),
+                Err(WeightsError::Members(_))
+            ));
+        }
     }
 
     #[test]

@@ -46,7 +46,8 @@ export async function ready(page, name) {
     name, { timeout: 300_000 });
 }
 
-/** Scores `sequences` on the Score tab: the predictions in table order. */
+/** Scores `sequences` on the Score tab: the predictions in table order
+ * (their spreads: `spreads(page)` after it). */
 export async function score(page, sequences) {
   await page.click('#tab-score');
   await page.fill('#sequences', sequences.join('\n'));
@@ -54,6 +55,14 @@ export async function score(page, sequences) {
   await page.waitForFunction((n) => document.querySelectorAll('#score-table tbody tr').length === n
     && !document.querySelector('#score-results').hidden, sequences.length, { timeout: 600_000 });
   return page.$$eval('#score-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.prediction)));
+}
+
+/** The spreads of the Score table's rows, in table order, and whether its
+ * spread column is shown. */
+export async function spreads(page) {
+  const values = await page.$$eval('#score-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.sd)));
+  const shown = await page.$eval('#score-table th.spread', (e) => !e.hidden);
+  return { values, shown };
 }
 
 /** Runs the ISM of `sequence` (`cells` substitutions) until its heat map is
@@ -68,7 +77,8 @@ export async function ism(page, sequence, cells) {
     && !document.querySelector('#ism-results').hidden, cells, { timeout: 600_000 });
   const seconds = (Date.now() - started) / 1000;
   const drawn = await page.$$eval('#ism-svg .cell', (all) => all.map((c) => ({
-    position: Number(c.dataset.position), alt: c.dataset.alt, prediction: Number(c.dataset.prediction) })));
+    position: Number(c.dataset.position), alt: c.dataset.alt, prediction: Number(c.dataset.prediction),
+    sd: Number(c.dataset.sd), deltaSd: Number(c.dataset.deltaSd) })));
   return { seconds, drawn };
 }
 
@@ -85,6 +95,8 @@ export async function design(page, form) {
     maxMutations: '#design-max-mutations', gcMin: '#design-gc-min', gcMax: '#design-gc-max',
     homopolymer: '#design-homopolymer', forbidden: '#design-forbidden', seed: '#design-seed', keep: '#design-keep',
   };
+  // Caution is offered with an ensemble only.
+  if (await page.$eval('#design-caution', (e) => !e.closest('label').hidden)) fields.caution = '#design-caution';
   for (const [key, selector] of Object.entries(fields)) {
     if (key === 'start' && form.random) continue;
     await page.fill(selector, form[key] === undefined ? '' : String(form[key]));
@@ -102,7 +114,7 @@ export async function design(page, form) {
   const seconds = (Date.now() - started) / 1000;
   const problem = await page.$eval('#design-problem', (e) => (e.hidden ? null : e.textContent));
   const designs = await page.$$eval('#design-table tbody tr',
-    (rows) => rows.map((r) => ({ sequence: r.dataset.sequence, prediction: Number(r.dataset.prediction) })));
+    (rows) => rows.map((r) => ({ sequence: r.dataset.sequence, prediction: Number(r.dataset.prediction), sd: Number(r.dataset.sd) })));
   const scored = Number(await page.$eval('#design-summary', (e) => e.dataset.scored));
   const spec = await page.$eval('#design-results', (e) => (e.hidden ? null : e.dataset.spec));
   return { seconds, problem, designs, scored, spec };

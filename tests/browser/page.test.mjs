@@ -4,7 +4,7 @@
 // Usage: node page.test.mjs DIST EXPECTED.json ARTIFACTS_DIR WORK_DIR
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { design, ism, launch, ready, score, serve } from './harness.mjs';
+import { design, ism, launch, ready, score, serve, spreads } from './harness.mjs';
 
 const [dist, expectedPath, artifacts, work] = process.argv.slice(2);
 const expected = JSON.parse(await readFile(expectedPath, 'utf8'));
@@ -31,6 +31,22 @@ async function checkIsm(page, want) {
   check(missing.length === 0, `ISM shows every substitution (${missing.length} missing)`);
   compare(`ISM of ${want.sequence.length} bp, all ${want.cells.length} cells`,
     want.cells.map((w) => find(w)?.prediction ?? NaN), want.cells.map((w) => w.prediction));
+  compare('ISM: each cell\'s spread and its effect\'s spread',
+    want.cells.flatMap((w) => [find(w)?.sd ?? NaN, find(w)?.deltaSd ?? NaN]), want.cells.flatMap((w) => [w.sd, w.delta_sd]));
+  // Hovering a cell tells its prediction, with its spread for an ensemble.
+  const cell = want.cells[want.cells.length - 1];
+  await page.hover(`#ism-svg .cell[data-position="${cell.position}"][data-alt="${cell.alt}"]`);
+  const hover = await page.textContent('#ism-hover');
+  const ensemble = expected.demo_members > 1;
+  check(hover.includes(cell.prediction.toFixed(4)) && hover.includes(` ± ${cell.sd.toFixed(4)}`) === ensemble,
+    `hovering ${cell.alt} at ${cell.position} tells ${ensemble ? 'the prediction and its spread' : 'the prediction'}: ${hover}`);
+  if (ensemble) {
+    const within = want.cells.filter((w) => Math.abs(w.prediction - want.reference) < 2 * w.delta_sd).length;
+    await page.setChecked('#ism-mark-uncertain', true);
+    const marked = await page.$$eval('#ism-svg circle.uncertain', (all) => all.length);
+    check(marked === within, `${marked} substitutions marked as within the members' disagreement (natively ${within})`);
+    await page.setChecked('#ism-mark-uncertain', false);
+  }
   return seconds;
 }
 
@@ -67,6 +83,10 @@ async function scenario(label, backend, flags, onCpu) {
   if (onCpu) {
     // (On SwiftShader each sequence takes seconds: the ISM below covers the demo model there.)
     compare('demo model: predictions vs native', await score(page, expected.sequences), expected.demo_predictions);
+    const { values, shown } = await spreads(page);
+    compare('demo model: spreads vs native', values, expected.demo_spreads);
+    check(shown === expected.demo_members > 1,
+      `the spread column is ${shown ? 'shown' : 'hidden'} for a model of ${expected.demo_members} network(s)`);
   }
   await page.locator('#score-results').screenshot({ path: join(artifacts, `score-${name}.png`) });
 
@@ -108,6 +128,7 @@ async function checkDesign(page, wanted) {
     && got.designs.every((d, i) => d.sequence === wanted.designs[i].sequence);
   check(same, `${label}: the native search's ${wanted.designs.length} sequences, in its order`);
   compare(`${label}: predictions`, got.designs.map((d) => d.prediction), wanted.designs.map((d) => d.prediction));
+  compare(`${label}: spreads`, got.designs.map((d) => d.sd), wanted.designs.map((d) => d.sd));
   console.log(`     ${label}: ${got.scored} sequences in ${got.seconds.toFixed(1)} s`);
 }
 

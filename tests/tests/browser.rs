@@ -12,7 +12,7 @@ use burn::prelude::*;
 use promoscope_model::design::{self, Design, DesignSpec};
 use promoscope_model::encoding::{Flanks, one_hot};
 use promoscope_model::ism::Mutagenesis;
-use promoscope_model::{Model, weights};
+use promoscope_model::{Ensemble, Prediction, weights};
 use promoscope_tests::{golden_bytes, golden_tensor, team_folder};
 use safetensors::SafeTensors;
 
@@ -20,25 +20,33 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn predict(model: &Model, sequences: &[&str], seq_len: usize) -> Vec<f32> {
-    let x = Tensor::<3>::from_data(one_hot(sequences, seq_len).unwrap(), &Device::flex());
-    model
-        .forward(x)
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .unwrap()
-}
-
-/// Every substitution's prediction, as the page lists them.
-fn ism(model: &Model, sequence: &str, seq_len: usize) -> serde_json::Value {
-    let mutagenesis = Mutagenesis::new(sequence, seq_len).unwrap();
-    let x = Tensor::<3>::from_data(mutagenesis.one_hot(seq_len).unwrap(), &Device::flex());
-    let predictions = model
+/// The members' values for `x`, row by row.
+fn forward(ensemble: &Ensemble, x: TensorData) -> Vec<Prediction> {
+    let x = Tensor::<3>::from_data(x, &Device::flex());
+    let values = ensemble
         .forward(x)
         .into_data()
         .try_into_vec_as::<f32>()
         .unwrap();
-    let (reference, table) = mutagenesis.score(&predictions);
+    Prediction::rows(&values, ensemble.len())
+}
+
+/// Each sequence's prediction and spread, as the Score table shows them.
+fn predict(ensemble: &Ensemble, sequences: &[&str], seq_len: usize) -> (Vec<f32>, Vec<f32>) {
+    let rows = forward(ensemble, one_hot(sequences, seq_len).unwrap());
+    rows.iter().map(|p| (p.mean, p.sd)).unzip()
+}
+
+/// Every substitution's prediction and spreads, as the page lists them.
+fn ism(ensemble: &Ensemble, sequence: &str, seq_len: usize) -> serde_json::Value {
+    let mutagenesis = Mutagenesis::new(sequence, seq_len).unwrap();
+    let x = Tensor::<3>::from_data(mutagenesis.one_hot(seq_len).unwrap(), &Device::flex());
+    let predictions = ensemble
+        .forward(x)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    let (reference, table) = mutagenesis.score(&predictions, ensemble.len());
     let cells: Vec<_> = table
         .iter()
         .map(|r| {
@@ -46,10 +54,14 @@ fn ism(model: &Model, sequence: &str, seq_len: usize) -> serde_json::Value {
                 "position": r.substitution.position + 1,
                 "alt": r.substitution.alternative.to_string(),
                 "prediction": r.prediction,
+                "sd": r.sd,
+                "delta_sd": r.delta_sd,
             })
         })
         .collect();
-    serde_json::json!({ "sequence": sequence, "reference": reference, "cells": cells })
+    serde_json::json!({
+        "sequence": sequence, "reference": reference.mean, "reference_sd": reference.sd, "cells": cells,
+    })
 }
 
 /// A design of the page (`form`: the values its harness types into the
@@ -57,7 +69,7 @@ fn ism(model: &Model, sequence: &str, seq_len: usize) -> serde_json::Value {
 /// written out by hand): the spec as serde writes it, which the page must
 /// report, and what the native search finds for it: sequences and predictions.
 fn designed(
-    model: &Model,
+    model: &Ensemble,
     seq_len: usize,
     form: serde_json::Value,
     spec: serde_json::Value,
@@ -69,7 +81,7 @@ fn designed(
     let designs: Vec<_> = result
         .designs
         .iter()
-        .map(|d| serde_json::json!({ "sequence": d.sequence, "prediction": d.prediction }))
+        .map(|d| serde_json::json!({ "sequence": d.sequence, "prediction": d.prediction, "sd": d.sd }))
         .collect();
     serde_json::json!({ "form": form, "spec": written, "designs": designs, "scored": result.scored })
 }
@@ -97,14 +109,18 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
 
     let demo_path = repo.join("www/demo.safetensors");
     let demo_bytes = std::fs::read(&demo_path).unwrap();
-    let (demo, demo_info) = weights::load(&demo_bytes, &Device::flex()).unwrap();
+    let (demo, demo_info) = weights::load_ensemble(&demo_bytes, &Device::flex()).unwrap();
     let seq_len = demo_info.config.seq_len;
+    let (demo_predictions, demo_spreads) = predict(&demo, &sequences, seq_len);
+    let caution = if demo.len() > 1 { 1.5 } else { 0.0 };
     let example = "TGCATTTTTTTCACATCCTTCAACCAAAATATAATATTCAATATCTTGTAGGGACGATCAATATAAGTCGCCCGGACCATATAAGGCTAAGGTGTGGGGTTACGGCTGTT";
     let expected = serde_json::json!({
         "golden_path": team_folder().join("golden/hsayn_golden.safetensors"),
         "sequences": sequences,
         "golden_predictions": golden_output,
-        "demo_predictions": predict(&demo, &sequences, seq_len),
+        "demo_predictions": demo_predictions,
+        "demo_spreads": demo_spreads,
+        "demo_members": demo.len(),
         // WebGPU here is SwiftShader (a CPU rasteriser, ~25× slower than flex
         // in wasm): its ISM runs on a short sequence.
         "ism_cpu": ism(&demo, example, seq_len),
@@ -127,15 +143,18 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
                 },
                 "seed": 1, "keep": 5,
             })),
+            // With an ensemble, the conservative objective (caution k = 1.5);
+            // the page offers no caution for one network.
             designed(&demo, seq_len, serde_json::json!({
                 "random": 4, "objective": "6", "strategy": "evolve", "population": 12,
                 "generations": 2, "forbidden": "GGTCTC,CGTCTC", "seed": 9, "keep": 5,
+                "caution": caution,
             }), serde_json::json!({
                 "starts": { "random": { "count": 4, "length": 80 } },
                 "objective": "6",
                 "strategy": { "name": "evolve", "population": 12, "generations": 2 },
                 "constraints": { "forbidden": ["GGTCTC", "CGTCTC"] },
-                "seed": 9, "keep": 5,
+                "seed": 9, "keep": 5, "caution": caution,
             })),
         ],
         "design_webgpu": [designed(&demo, seq_len, serde_json::json!({

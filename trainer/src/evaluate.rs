@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use burn::prelude::*;
-use promoscope_model::Model;
-use promoscope_model::metrics::{self, DreamScores, SubsetValues, pair_differences};
+use promoscope_model::metrics::{self, Calibration, DreamScores, SubsetValues, pair_differences};
+use promoscope_model::{Ensemble, Model, Prediction};
 use serde::Serialize;
 
 use crate::data::{Dataset, Pairs};
@@ -46,6 +46,28 @@ pub struct Evaluation {
     pub dream: Option<DreamScores>,
     /// DREAM subsets that are absent (why `dream` is empty).
     pub missing_dream_subsets: Vec<String>,
+    /// An ensemble's members: how its spread tracks its error on all
+    /// sequences (absent for one network).
+    pub calibration: Option<Calibration>,
+    /// Each member alone on all sequences (an ensemble's).
+    pub members: Vec<Scores>,
+}
+
+/// Metadata key of the scale of an ensemble's interval: mean ±
+/// 2·scale·spread holds about 95% of held-out measurements.
+pub const SPREAD_SCALE_KEY: &str = "spread_scale";
+
+/// The ensemble's interval scale from its file (1 when it has none).
+pub fn spread_scale(scorer: &Scorer) -> Result<f64> {
+    match scorer.info.metadata.get(SPREAD_SCALE_KEY) {
+        None => Ok(1.0),
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+            _ => anyhow::bail!(
+                "the weights' `{SPREAD_SCALE_KEY}` metadata {text:?} is not a positive number"
+            ),
+        },
+    }
 }
 
 /// Predictions of `model` (eval mode) for every row of `data`.
@@ -63,6 +85,32 @@ pub fn predictions(model: &Model, data: &Dataset, batch_size: usize, device: &De
         })
         .map(f64::from)
         .collect()
+}
+
+/// Every member's predictions for every row of `data`, and each row's mean
+/// and spread.
+fn ensemble_predictions(
+    ensemble: &Ensemble,
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+) -> (Vec<Vec<f64>>, Vec<Prediction>) {
+    let members: Vec<Vec<f64>> = ensemble
+        .members()
+        .iter()
+        .map(|model| predictions(model, data, batch_size, device))
+        .collect();
+    let rows = (0..data.len())
+        .map(|i| {
+            let row: Vec<f32> = members.iter().map(|m| m[i] as f32).collect();
+            Prediction::of(&row)
+        })
+        .collect();
+    (members, rows)
+}
+
+fn means(rows: &[Prediction]) -> Vec<f64> {
+    rows.iter().map(|p| f64::from(p.mean)).collect()
 }
 
 fn values(data: &Dataset, predicted: &[f64]) -> (Vec<f64>, Vec<f64>) {
@@ -94,7 +142,9 @@ pub fn evaluate(
     batch_size: usize,
 ) -> Result<Evaluation> {
     let device = &scorer.selected.device;
-    let (predicted, measured) = values(data, &predictions(&scorer.model, data, batch_size, device));
+    let ensemble = &scorer.ensemble;
+    let (members, rows) = ensemble_predictions(ensemble, data, batch_size, device);
+    let (predicted, measured) = values(data, &means(&rows));
     let mut groups = BTreeMap::new();
     groups.insert(
         "all".to_string(),
@@ -107,11 +157,11 @@ pub fn evaluate(
     if let Some(pairs) = pairs {
         let (alt_p, alt_m) = values(
             &pairs.alt,
-            &predictions(&scorer.model, &pairs.alt, batch_size, device),
+            &means(&ensemble_predictions(ensemble, &pairs.alt, batch_size, device).1),
         );
         let (ref_p, ref_m) = values(
             &pairs.reference,
-            &predictions(&scorer.model, &pairs.reference, batch_size, device),
+            &means(&ensemble_predictions(ensemble, &pairs.reference, batch_size, device).1),
         );
         let (dp, dm) = (
             pair_differences(&alt_p, &ref_p),
@@ -134,11 +184,25 @@ pub fn evaluate(
     } else {
         None
     };
+    let (calibration, members) = if scorer.has_spread() {
+        let spread: Vec<f64> = rows.iter().map(|p| f64::from(p.sd)).collect();
+        let calibration =
+            metrics::calibration(&predicted, &spread, &measured, spread_scale(scorer)?)?;
+        let members = members
+            .iter()
+            .map(|m| Scores::of(m, &measured))
+            .collect::<Result<_>>()?;
+        (Some(calibration), members)
+    } else {
+        (None, Vec::new())
+    };
     Ok(Evaluation {
         overall: Scores::of(&predicted, &measured)?,
         subsets,
         dream,
         missing_dream_subsets,
+        calibration,
+        members,
     })
 }
 
@@ -167,6 +231,26 @@ pub fn table(evaluation: &Evaluation) -> String {
             "DREAM 2022 score: needs subsets {}\n",
             evaluation.missing_dream_subsets.join(", ")
         )),
+    }
+    for (k, scores) in evaluation.members.iter().enumerate() {
+        out.push_str(&row(&format!("member {k}"), scores));
+    }
+    if let Some(c) = &evaluation.calibration {
+        out.push_str(&format!(
+            "spread: mean {:.3}; Spearman(|error|, spread) {:.3} (95% interval {:.3} to {:.3}); \
+             mean |error| {:.3} in the top fifth of spread, {:.3} in the bottom fifth; \
+             inside mean ± 2 sd {:.1}%, inside the file's interval {:.1}%; \
+             95% inside mean ± {:.2} sd\n",
+            c.mean_spread,
+            c.spearman_error_spread,
+            c.spearman_interval[0],
+            c.spearman_interval[1],
+            c.error_top_quintile,
+            c.error_bottom_quintile,
+            100.0 * c.coverage_2sd,
+            100.0 * c.coverage_scaled,
+            c.scale_95
+        ));
     }
     out
 }

@@ -8,17 +8,18 @@ use burn::prelude::*;
 use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot, reverse_complement};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::weights::{self, WeightsInfo};
-use promoscope_model::{Backend, Model, SelectedDevice, device::select_device};
+use promoscope_model::{Backend, Ensemble, Prediction, SelectedDevice, device::select_device};
 
 use promoscope_model::records::Record;
 
 use crate::data::SequenceReader;
 use crate::io::AtomicFile;
 
-/// A model ready to score, and where it runs.
+/// A model ready to score (one network or an ensemble's members), and where
+/// it runs.
 pub struct Scorer {
-    /// The network in eval mode.
-    pub model: Model,
+    /// The networks in eval mode.
+    pub ensemble: Ensemble,
     /// Its weights file's config and metadata.
     pub info: WeightsInfo,
     /// The device.
@@ -31,20 +32,30 @@ impl Scorer {
         let selected = select_device(backend)?;
         let bytes = std::fs::read(weights_path)
             .with_context(|| format!("cannot read weights {}", weights_path.display()))?;
-        let (model, info) = weights::load(&bytes, &selected.device)
+        let (ensemble, info) = weights::load_ensemble(&bytes, &selected.device)
             .with_context(|| format!("{}", weights_path.display()))?;
         Ok(Scorer {
-            model,
+            ensemble,
             info,
             selected,
         })
     }
 
+    /// Whether it is an ensemble, whose predictions have a spread.
+    pub fn has_spread(&self) -> bool {
+        self.ensemble.len() > 1
+    }
+
     /// Predictions for a batch of sequences (each at most `seq_len` long).
-    pub fn score<S: AsRef<str>>(&self, sequences: &[S]) -> Result<Vec<f32>> {
+    pub fn score<S: AsRef<str>>(&self, sequences: &[S]) -> Result<Vec<Prediction>> {
         let x = one_hot(sequences, self.info.config.seq_len)?;
         let x = Tensor::<3>::from_data(x, &self.selected.device);
-        Ok(self.model.forward(x).into_data().try_into_vec_as::<f32>()?)
+        let values = self
+            .ensemble
+            .forward(x)
+            .into_data()
+            .try_into_vec_as::<f32>()?;
+        Ok(Prediction::rows(&values, self.ensemble.len()))
     }
 }
 
@@ -159,6 +170,9 @@ fn predict_into(
     options: &PredictOptions,
 ) -> Result<PredictReport> {
     let mut header = String::from("id,prediction");
+    if scorer.has_spread() {
+        header.push_str(",sd");
+    }
     if options.rc_average {
         header.push_str(",prediction_rc_average");
     }
@@ -185,11 +199,14 @@ fn predict_into(
             Vec::new()
         };
         for (i, named) in batch.iter().enumerate() {
-            write!(csv, "{},{}", named.id, forward[i])?;
+            write!(csv, "{},{}", named.id, forward[i].mean)?;
+            if scorer.has_spread() {
+                write!(csv, ",{}", forward[i].sd)?;
+            }
             // The quantile is of the reported score: RC-averaged when asked.
-            let mut score = forward[i];
+            let mut score = forward[i].mean;
             if options.rc_average {
-                score = (forward[i] + reverse[i]) / 2.0;
+                score = (forward[i].mean + reverse[i].mean) / 2.0;
                 write!(csv, ",{score}")?;
             }
             if let Some(quantiles) = &options.quantiles {
@@ -236,37 +253,44 @@ pub fn ism_scores(
     scorer: &Scorer,
     sequence: &str,
     batch_size: usize,
-) -> Result<(f32, Vec<ScoredSubstitution>)> {
+) -> Result<(Prediction, Vec<ScoredSubstitution>)> {
     let seq_len = scorer.info.config.seq_len;
     let mutagenesis = Mutagenesis::new(sequence, seq_len)?;
     let rows = mutagenesis.rows();
     let mut predictions = Vec::with_capacity(rows);
     for start in (0..rows).step_by(batch_size.max(1)) {
         let chunk = start..(start + batch_size).min(rows);
-        predictions.extend(
-            mutagenesis
-                .predict_rows(&scorer.model, seq_len, chunk)?
-                .into_data()
-                .try_into_vec_as::<f32>()?,
-        );
+        let rows = scorer
+            .ensemble
+            .each(|model| mutagenesis.predict_rows(model, seq_len, chunk.clone()))?;
+        predictions.extend(rows.into_data().try_into_vec_as::<f32>()?);
     }
-    Ok(mutagenesis.score(&predictions))
+    Ok(mutagenesis.score(&predictions, scorer.ensemble.len()))
 }
 
-/// An ISM as a tidy TSV table (position is 1-based).
-pub fn ism_tsv(reference: f32, table: &[ScoredSubstitution]) -> String {
-    let mut tsv =
-        format!("# reference prediction {reference}\nposition\tref\talt\tprediction\tdelta\n");
+/// An ISM as a tidy TSV table (position is 1-based); with `spread` (an
+/// ensemble's), each prediction's and each delta's spread too.
+pub fn ism_tsv(reference: Prediction, table: &[ScoredSubstitution], spread: bool) -> String {
+    let mut tsv = format!("# reference prediction {}", reference.mean);
+    if spread {
+        tsv.push_str(&format!(" sd {}", reference.sd));
+    }
+    tsv.push_str("\nposition\tref\talt\tprediction\tdelta");
+    tsv.push_str(if spread { "\tsd\tdelta_sd\n" } else { "\n" });
     for row in table {
         let s = row.substitution;
         tsv.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}",
             s.position + 1,
             s.reference,
             s.alternative,
             row.prediction,
             row.delta
         ));
+        if spread {
+            tsv.push_str(&format!("\t{}\t{}", row.sd, row.delta_sd));
+        }
+        tsv.push('\n');
     }
     tsv
 }

@@ -864,7 +864,8 @@ fn design_meets_its_constraints_and_repeats_for_a_seed() {
         .map(|l| l.split(',').collect())
         .collect();
     assert_eq!(rows.len(), 1, "{text}");
-    let (prediction, mutations, sequence) = (rows[0][2], rows[0][3], rows[0][5]);
+    let (prediction, mutations, sequence) = (rows[0][2], rows[0][4], rows[0][6]);
+    assert_eq!(rows[0][3], "0", "one network: no spread");
     assert!(mutations.parse::<usize>().unwrap() <= 2);
     assert!(sequence.starts_with("TGCATTTTTTTCACATC") && sequence.ends_with("GGTTACGGCTGTT"));
     let variable = &sequence[17..sequence.len() - 13];
@@ -937,4 +938,156 @@ fn design_meets_its_constraints_and_repeats_for_a_seed() {
         );
         assert!(!refused.exists());
     }
+}
+
+/// The `predict` CSV's values in one column, by header name.
+fn column(csv: &str, name: &str) -> Vec<f64> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no {name} in {header:?}"));
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Two networks joined by `export` are one ensemble: `predict` gives their
+/// mean and spread, `evaluate` each member and the calibration, `ism` and
+/// `design` the spreads; `--member` takes one out again.
+#[test]
+fn an_ensemble_reports_its_spread_everywhere() {
+    use promoscope_model::weights::{self, Precision};
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample_slice(dir.path(), 150);
+    let device = burn::prelude::Device::flex();
+    let config = promoscope_model::ModelConfig::tiny();
+    let member = |seed: u64| {
+        device.seed(seed);
+        let bytes = weights::to_bytes(
+            &config.init(&device),
+            &config,
+            &Default::default(),
+            Precision::F32,
+        )
+        .unwrap();
+        let path = dir.path().join(format!("m{seed}.safetensors"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let (a, b) = (member(1), member(2));
+    let ensemble = dir.path().join("ensemble.safetensors");
+    let joined = run_line(&format!(
+        "export --weights {} --weights {} --out {}",
+        a.display(),
+        b.display(),
+        ensemble.display()
+    ));
+    ok(&joined);
+    assert!(String::from_utf8_lossy(&joined.stderr).contains("2 network(s)"));
+    let predict = |weights: &Path| {
+        ok(&run_line(&format!(
+            "predict --weights {} --backend flex {}",
+            weights.display(),
+            data.display()
+        )))
+    };
+    let (pa, pb, pe) = (predict(&a), predict(&b), predict(&ensemble));
+    assert!(pe.starts_with("id,prediction,sd\n"), "{}", &pe[..40]);
+    assert!(pa.starts_with("id,prediction\n"));
+    let (ya, yb) = (column(&pa, "prediction"), column(&pb, "prediction"));
+    let (mean, sd) = (column(&pe, "prediction"), column(&pe, "sd"));
+    for i in 0..mean.len() {
+        assert!((mean[i] - (ya[i] + yb[i]) / 2.0).abs() < 1e-5);
+        assert!((sd[i] - (ya[i] - yb[i]).abs() / 2.0).abs() < 1e-5);
+    }
+    assert!(sd.iter().any(|&s| s > 0.0));
+
+    let report: serde_json::Value = serde_json::from_str(&ok(&run_line(&format!(
+        "evaluate --weights {} --backend flex --json --data {}",
+        ensemble.display(),
+        data.display()
+    ))))
+    .unwrap();
+    assert_eq!(report["members"].as_array().unwrap().len(), 2);
+    let calibration = &report["calibration"];
+    assert_eq!(calibration["n"], report["overall"]["n"]);
+    let rho = calibration["spearman_error_spread"].as_f64().unwrap();
+    let interval = calibration["spearman_interval"].as_array().unwrap();
+    assert!(interval[0].as_f64().unwrap() <= rho && rho <= interval[1].as_f64().unwrap());
+    let single: serde_json::Value = serde_json::from_str(&ok(&run_line(&format!(
+        "evaluate --weights {} --backend flex --json --data {}",
+        a.display(),
+        data.display()
+    ))))
+    .unwrap();
+    assert!(single["calibration"].is_null());
+
+    let sequence = "TGCATTTTTTTCACATCGGTACCAGGTTACGGCTGTT";
+    let tsv = ok(&run_line(&format!(
+        "ism --weights {} --backend flex --sequence {sequence}",
+        ensemble.display()
+    )));
+    assert!(
+        tsv.lines().nth(1).unwrap().ends_with("\tsd\tdelta_sd"),
+        "{tsv}"
+    );
+    let designs = ok(&run_line(&format!(
+        "design --weights {} --backend flex --start {sequence} --rounds 2 --caution 1.5",
+        ensemble.display()
+    )));
+    assert!(
+        designs.starts_with("# objective max; caution 1.5;"),
+        "{designs}"
+    );
+
+    let second = dir.path().join("second.safetensors");
+    ok(&run_line(&format!(
+        "export --weights {} --member 1 --out {}",
+        ensemble.display(),
+        second.display()
+    )));
+    assert_eq!(column(&predict(&second), "prediction"), yb);
+    let out = run_line(&format!(
+        "export --weights {} --member 2 --out {}",
+        ensemble.display(),
+        second.display()
+    ));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--member 2: the weights hold 2 networks")
+    );
+    let other = dir.path().join("other.safetensors");
+    let wide = config.clone().with_stem_filters(16);
+    std::fs::write(
+        &other,
+        weights::to_bytes(
+            &wide.init(&device),
+            &wide,
+            &Default::default(),
+            Precision::F32,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out = run_line(&format!(
+        "export --weights {} --weights {} --out {}",
+        a.display(),
+        other.display(),
+        second.display()
+    ));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("model config differs"),
+        "{out:?}"
+    );
+    let out = run_line(&format!(
+        "train --data {} --init {} --config tiny --backend flex --epochs 1 --holdout 20 --out {}",
+        data.display(),
+        ensemble.display(),
+        dir.path().join("t").display()
+    ));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ensemble of 2 networks"),
+        "{out:?}"
+    );
 }

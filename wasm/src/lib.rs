@@ -17,7 +17,7 @@ use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::records::{self, Record};
 use promoscope_model::weights::{self, WeightsInfo};
-use promoscope_model::{Backend, Model, SelectedDevice};
+use promoscope_model::{Backend, Ensemble, Prediction, SelectedDevice};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -105,6 +105,8 @@ struct Description {
     software: bool,
     seq_len: usize,
     parameters: usize,
+    /// Networks: an ensemble's members (their predictions have a spread), or 1.
+    members: usize,
     /// The flanks the model reads around the variable region.
     flank_5: String,
     flank_3: String,
@@ -114,7 +116,7 @@ struct Description {
 /// A loaded model on its device, and the design in progress, if any.
 #[wasm_bindgen]
 pub struct Promoscope {
-    model: Model,
+    ensemble: Ensemble,
     info: WeightsInfo,
     selected: SelectedDevice,
     design: Option<Design>,
@@ -143,10 +145,10 @@ impl Promoscope {
                 }
                 e => e.into(),
             })?;
-        let (model, info) = weights::load(&bytes, &selected.device)
+        let (ensemble, info) = weights::load_ensemble(&bytes, &selected.device)
             .map_err(|e| JsError::new(&format!("not a promoscope weights file: {e}")))?;
         Ok(Promoscope {
-            model,
+            ensemble,
             info,
             selected,
             design: None,
@@ -161,17 +163,30 @@ impl Promoscope {
             adapter: self.selected.adapter.clone(),
             software: self.selected.software,
             seq_len: self.info.config.seq_len,
-            parameters: self.model.num_params(),
+            parameters: self.ensemble.num_params(),
+            members: self.ensemble.len(),
             flank_5: flanks.five,
             flank_3: flanks.three,
             metadata: self.info.metadata.clone(),
         })
     }
 
-    /// Predictions for sequences (A/C/G/T/N, at most the model's length).
-    pub async fn score(&self, sequences: Vec<String>) -> Result<Vec<f32>, JsError> {
+    /// Predictions for sequences (A/C/G/T/N, at most the model's length):
+    /// `{mean: [...], sd: [...]}`, the members' mean and spread (sd 0 for
+    /// one network).
+    pub async fn score(&self, sequences: Vec<String>) -> Result<JsValue, JsError> {
         let x = one_hot(&sequences, self.info.config.seq_len)?;
-        self.predict(x).await
+        let x = Tensor::<3>::from_data(x, &self.selected.device);
+        let rows = Prediction::rows(&read(self.ensemble.forward(x)).await?, self.ensemble.len());
+        #[derive(Serialize)]
+        struct Scores {
+            mean: Vec<f32>,
+            sd: Vec<f32>,
+        }
+        to_js(&Scores {
+            mean: rows.iter().map(|p| p.mean).collect(),
+            sd: rows.iter().map(|p| p.sd).collect(),
+        })
     }
 
     /// Rows of the ISM batch of `sequence`: the reference and each substitution.
@@ -181,7 +196,8 @@ impl Promoscope {
     }
 
     /// Predictions for rows `start..end` of the ISM batch (scored in parts,
-    /// so that the page can show progress and cancel).
+    /// so that the page can show progress and cancel), each row's members'
+    /// values side by side: `(end − start) × members` values for `ismTable`.
     #[wasm_bindgen(js_name = ismScore)]
     pub async fn ism_score(
         &self,
@@ -192,17 +208,23 @@ impl Promoscope {
         let mutagenesis = self.mutagenesis(&sequence)?;
         let end = end.min(mutagenesis.rows());
         let seq_len = self.info.config.seq_len;
-        read(mutagenesis.predict_rows(&self.model, seq_len, start.min(end)..end)?).await
+        let range = start.min(end)..end;
+        let rows = self
+            .ensemble
+            .each(|model| mutagenesis.predict_rows(model, seq_len, range.clone()))?;
+        read(rows).await
     }
 
-    /// The ISM table from the predictions of every row:
-    /// `{reference, rows: [{substitution: {position, reference, alternative}, prediction, delta}]}`.
+    /// The ISM table from the predictions of every row (`ismScore`'s parts in
+    /// order): `{reference, reference_sd, rows: [{substitution: {position,
+    /// reference, alternative}, prediction, sd, delta, delta_sd}]}`.
     #[wasm_bindgen(js_name = ismTable)]
     pub fn ism_table(&self, sequence: &str, predictions: Vec<f32>) -> Result<JsValue, JsError> {
         let mutagenesis = self.mutagenesis(sequence)?;
-        if predictions.len() != mutagenesis.rows() {
+        let members = self.ensemble.len();
+        if predictions.len() != mutagenesis.rows() * members {
             return Err(JsError::new(&format!(
-                "{} predictions for {} rows",
+                "{} predictions for {} rows of {members} member(s)",
                 predictions.len(),
                 mutagenesis.rows()
             )));
@@ -210,10 +232,15 @@ impl Promoscope {
         #[derive(Serialize)]
         struct Table {
             reference: f32,
+            reference_sd: f32,
             rows: Vec<ScoredSubstitution>,
         }
-        let (reference, rows) = mutagenesis.score(&predictions);
-        to_js(&Table { reference, rows })
+        let (reference, rows) = mutagenesis.score(&predictions, members);
+        to_js(&Table {
+            reference: reference.mean,
+            reference_sd: reference.sd,
+            rows,
+        })
     }
 
     /// Starts a design (`promoscope_model::design`): `spec` is a
@@ -255,7 +282,7 @@ impl Promoscope {
     }
 
     /// Predictions for items `start..end` of a batch from `designAsk` (any
-    /// worker can score any part).
+    /// worker can score any part), each item's members' values side by side.
     #[wasm_bindgen(js_name = designScore)]
     pub async fn design_score(
         &self,
@@ -267,13 +294,26 @@ impl Promoscope {
             serde_json::from_str(&batch).map_err(|e| JsError::new(&format!("batch: {e}")))?;
         let end = end.min(batch.len());
         let seq_len = self.info.config.seq_len;
-        read(batch.predict(&self.model, seq_len, start.min(end)..end)?).await
+        let range = start.min(end)..end;
+        let rows = self
+            .ensemble
+            .each(|model| batch.predict(model, seq_len, range.clone()))?;
+        read(rows).await
     }
 
-    /// The predictions of the whole batch from `designAsk`, in its order.
+    /// The predictions of the whole batch from `designAsk`, in its order
+    /// (`designScore`'s parts joined).
     #[wasm_bindgen(js_name = designTell)]
     pub fn design_tell(&mut self, predictions: Vec<f32>) -> Result<(), JsError> {
-        Ok(self.design()?.tell(&predictions)?)
+        let members = self.ensemble.len();
+        if predictions.len() % members != 0 {
+            return Err(JsError::new(&format!(
+                "{} predictions are not whole rows of {members} members",
+                predictions.len()
+            )));
+        }
+        let rows = Prediction::rows(&predictions, members);
+        Ok(self.design()?.tell(&rows)?)
     }
 
     /// What the design found: `{objective, starts, designs, trajectory,
@@ -308,11 +348,6 @@ impl Promoscope {
 
     fn mutagenesis(&self, sequence: &str) -> Result<Mutagenesis, JsError> {
         Ok(Mutagenesis::new(sequence, self.info.config.seq_len)?)
-    }
-
-    async fn predict(&self, x: TensorData) -> Result<Vec<f32>, JsError> {
-        let x = Tensor::<3>::from_data(x, &self.selected.device);
-        read(self.model.forward(x)).await
     }
 }
 

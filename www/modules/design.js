@@ -2,6 +2,7 @@
 // cloning constraints (shared/src/design/, the same as `promoscope design`). workers[0]
 // holds the search and hands out batches; every worker scores parts of them.
 import { $, download } from './dom.js';
+import { members } from './model.js';
 import { EXAMPLE, openInMutagenesis } from './mutagenesis.js';
 import { chunks, spread, withProgress, workers } from './pool.js';
 
@@ -80,6 +81,7 @@ async function readForm() {
     },
     seed: Number($('#design-seed').value),
     keep: Number($('#design-keep').value),
+    caution: members() > 1 ? Number($('#design-caution').value) : 0,
   };
 }
 
@@ -97,8 +99,9 @@ export async function design(spec, job) {
       progress: { value: (done, total) => job.progress(round * total + done, rounds * total) },
     });
     const parts = await spread(ranges, (w, [start, end]) => w.call('designScore', { batch: ask.batch, start, end }), part);
-    const predictions = new Float32Array(ask.size);
-    parts.forEach((values, i) => predictions.set(values, ranges[i][0]));
+    // Each item's members' values side by side (designScore), in batch order.
+    const predictions = new Float32Array(ask.size * members());
+    parts.forEach((values, i) => predictions.set(values, ranges[i][0] * members()));
     await workers[0].call('designTell', { predictions });
   }
   return { ...await workers[0].call('designResult'), spec: read };
@@ -119,7 +122,8 @@ function render() {
     const row = document.createElement('tr');
     const delta = d.prediction - starts[d.start - 1].prediction;
     const names = d.mutations.map((m) => `${m.reference}${m.position + 1}${m.alternative}`).join(' ');
-    for (const text of [i + 1, d.start, d.prediction.toFixed(4), `${delta >= 0 ? '+' : ''}${delta.toFixed(4)}`, names || '—', d.sequence]) {
+    const sd = members() > 1 ? [`± ${d.sd.toFixed(4)}`] : [];
+    for (const text of [i + 1, d.start, d.prediction.toFixed(4), ...sd, `${delta >= 0 ? '+' : ''}${delta.toFixed(4)}`, names || '—', d.sequence]) {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.append(cell);
@@ -133,8 +137,10 @@ function render() {
     row.append(cell);
     row.dataset.sequence = d.sequence;
     row.dataset.prediction = d.prediction;
+    row.dataset.sd = d.sd;
     body.append(row);
   });
+  document.querySelectorAll('#design-results .spread').forEach((e) => { e.hidden = members() === 1; });
   $('#design-results').hidden = false;
 }
 

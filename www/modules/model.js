@@ -13,6 +13,12 @@ export function flanks() {
   return { flank5: model.flank_5, flank3: model.flank_3 };
 }
 
+// How many networks the active model holds: an ensemble's members, whose
+// predictions have a spread (their standard deviation), or 1.
+export function members() {
+  return model.members;
+}
+
 export function init() {
   if (params.get('backend')) $('#backend').value = params.get('backend');
   $('#model-file').addEventListener('change', async (event) => {
@@ -65,6 +71,9 @@ function showCard() {
     ['input length', `${model.seq_len} bases`],
     ['parameters', model.parameters.toLocaleString('en')],
   ];
+  if (model.members > 1) {
+    entries.push(['ensemble', `${model.members} networks: each prediction is their mean, ± their standard deviation (the spread: how much they disagree)`]);
+  }
   for (const [key, value] of Object.entries(m)) {
     if (key !== 'config' && key !== 'format') entries.push([key.replaceAll('_', ' '), value]);
   }

@@ -2,7 +2,7 @@
 // (ISM rows spread over the workers), heat map and logo, click to mutate, Undo,
 // the sequence's robustness and evolvability vector, the mutation path.
 import { $, download } from './dom.js';
-import { flanks } from './model.js';
+import { flanks, members } from './model.js';
 import { chunks, spread, withProgress, workers } from './pool.js';
 
 const BASES = ['A', 'C', 'G', 'T'];
@@ -24,6 +24,7 @@ export function init() {
     if (previous) { path.pop(); $('#ism-sequence').value = previous; runIsm(previous); }
   });
   $('#robust-threshold').addEventListener('input', () => { if (ism) renderEvolvability(); });
+  $('#ism-mark-uncertain').addEventListener('change', () => { if (ism) renderIsm(); });
 }
 
 // Mutagenesis of a new sequence: a new path (from the Design tab too).
@@ -61,8 +62,9 @@ async function mutagenesis(sequence, job) {
   const total = await workers[0].call('ismRows', { sequence });
   const ranges = chunks(total);
   const parts = await spread(ranges, (w, [start, end]) => w.call('ismScore', { sequence, start, end }), job);
-  const predictions = new Float32Array(total);
-  parts.forEach((part, i) => predictions.set(part, ranges[i][0]));
+  // Each row's members' values side by side (ismScore), in row order.
+  const predictions = new Float32Array(total * members());
+  parts.forEach((part, i) => predictions.set(part, ranges[i][0] * members()));
   return workers[0].call('ismTable', { sequence, predictions });
 }
 
@@ -123,17 +125,25 @@ function renderIsm() {
   for (const r of rows) {
     const s = r.substitution;
     const i = BASES.indexOf(s.alternative);
-    parts.push(`<rect class="cell" tabindex="0" x="${left + s.position * cell}" y="${gridTop + i * cellHeight}" width="${cell}" height="${cellHeight}" fill="${diverging(r.delta / scale)}" data-position="${s.position + 1}" data-ref="${s.reference}" data-alt="${s.alternative}" data-prediction="${r.prediction}" data-delta="${r.delta}"/>`);
+    parts.push(`<rect class="cell" tabindex="0" x="${left + s.position * cell}" y="${gridTop + i * cellHeight}" width="${cell}" height="${cellHeight}" fill="${diverging(r.delta / scale)}" data-position="${s.position + 1}" data-ref="${s.reference}" data-alt="${s.alternative}" data-prediction="${r.prediction}" data-delta="${r.delta}" data-sd="${r.sd}" data-delta-sd="${r.delta_sd}"${uncertain(r) ? ' data-uncertain=""' : ''}/>`);
+    if (uncertain(r) && $('#ism-mark-uncertain').checked) {
+      parts.push(`<circle class="uncertain" cx="${left + (s.position + 0.5) * cell}" cy="${gridTop + (i + 0.5) * cellHeight}" r="1.3" fill="#555" pointer-events="none"/>`);
+    }
   }
   for (let p = 0; p < n; p += 10) parts.push(`<text x="${left + p * cell}" y="${height - 6}">${p + 1}</text>`);
   parts.push('</svg>');
   $('#ism-figure').innerHTML = parts.join('');
-  $('#ism-summary').textContent = `Reference prediction ${reference.toFixed(4)}; ${rows.length} substitutions; colour scale ±${scale.toFixed(3)} (blue lowers, red raises expression).`;
+  const spreadNote = members() > 1
+    ? ` ± ${ism.reference_sd.toFixed(4)} (spread of ${members()} networks); ${rows.filter(uncertain).length} effects within the members' disagreement`
+    : '';
+  $('#ism-summary').textContent = `Reference prediction ${reference.toFixed(4)}${spreadNote}; ${rows.length} substitutions; colour scale ±${scale.toFixed(3)} (blue lowers, red raises expression).`;
+  document.querySelectorAll('#ism-results .spread').forEach((e) => { e.hidden = members() === 1; });
   $('#ism-results').hidden = false;
   for (const rect of document.querySelectorAll('#ism-svg .cell')) {
     const describe = () => {
       const d = rect.dataset;
-      $('#ism-hover').textContent = `${d.ref}${d.position}${d.alt}: prediction ${Number(d.prediction).toFixed(4)} (Δ ${Number(d.delta) >= 0 ? '+' : ''}${Number(d.delta).toFixed(4)}). Click or press Enter to apply.`;
+      const spread = (value) => (members() > 1 ? ` ± ${Number(value).toFixed(4)}` : '');
+      $('#ism-hover').textContent = `${d.ref}${d.position}${d.alt}: prediction ${Number(d.prediction).toFixed(4)}${spread(d.sd)} (Δ ${Number(d.delta) >= 0 ? '+' : ''}${Number(d.delta).toFixed(4)}${spread(d.deltaSd)}${d.uncertain === undefined ? '' : ', within the members\' disagreement'}). Click or press Enter to apply.`;
     };
     const apply = () => {
       const d = rect.dataset;
@@ -150,6 +160,12 @@ function renderIsm() {
     rect.addEventListener('click', apply);
     rect.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); apply(); } });
   }
+}
+
+// An effect smaller than twice the spread of the members' own effects: they
+// do not agree on its sign or size (never, for one network).
+function uncertain(r) {
+  return members() > 1 && Math.abs(r.delta) < 2 * r.delta_sd;
 }
 
 // The substitutions of the variable region (all of them if the sequence
@@ -194,10 +210,12 @@ function bindDownloads() {
     download('promoscope-mutation-path.csv', new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }));
   });
   $('#download-ism').addEventListener('click', () => {
-    const lines = [`# reference prediction ${ism.reference}`, 'position,ref,alt,prediction,delta'];
+    const sd = members() > 1;
+    const lines = [`# reference prediction ${ism.reference}${sd ? ` sd ${ism.reference_sd}` : ''}`,
+      `position,ref,alt,prediction,delta${sd ? ',sd,delta_sd' : ''}`];
     for (const r of ism.rows) {
       const s = r.substitution;
-      lines.push([s.position + 1, s.reference, s.alternative, r.prediction, r.delta].join(','));
+      lines.push([s.position + 1, s.reference, s.alternative, r.prediction, r.delta, ...(sd ? [r.sd, r.delta_sd] : [])].join(','));
     }
     download('promoscope-ism.csv', new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }));
   });

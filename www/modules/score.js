@@ -1,6 +1,7 @@
 // The Score tab: parse pasted text (promoscope's parser, in the worker's
 // wasm), score the records over the workers, table, histogram and CSV.
 import { $, csvField, download } from './dom.js';
+import { members } from './model.js';
 import { chunks, spread, withProgress, workers } from './pool.js';
 
 let scored = [];
@@ -57,8 +58,11 @@ export function init() {
 
   $('#download-scores').addEventListener('click', () => {
     const rc = scored.some((r) => r.rc !== null);
-    const lines = [`id,sequence,length,flanks,prediction${rc ? ',prediction_rc_average' : ''}`];
-    for (const r of scored) lines.push([csvField(r.id), r.sequence, r.length, r.flanks, r.prediction, ...(rc ? [r.rc] : [])].join(','));
+    const sd = members() > 1;
+    const lines = [`id,sequence,length,flanks,prediction${sd ? ',sd' : ''}${rc ? ',prediction_rc_average' : ''}`];
+    for (const r of scored) {
+      lines.push([csvField(r.id), r.sequence, r.length, r.flanks, r.prediction, ...(sd ? [r.sd] : []), ...(rc ? [r.rc] : [])].join(','));
+    }
     download('promoscope-predictions.csv', new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }));
   });
 }
@@ -70,11 +74,11 @@ async function score(text, { rcAverage, addFlanks }, job) {
     sequences: records.slice(start, end).map((r) => r.sequence), rcAverage,
   }), job);
   const rows = [];
-  parts.forEach(({ forward, reverse }, part) => forward.forEach((prediction, i) => {
+  parts.forEach(({ forward, reverse }, part) => forward.mean.forEach((prediction, i) => {
     const r = records[ranges[part][0] + i];
     rows.push({
       index: rows.length + 1, id: r.id, line: r.line, length: r.sequence.length, flanks: r.flanks,
-      sequence: r.sequence, prediction, rc: reverse ? (prediction + reverse[i]) / 2 : null,
+      sequence: r.sequence, prediction, sd: forward.sd[i], rc: reverse ? (prediction + reverse.mean[i]) / 2 : null,
     });
   }));
   return { rows, problems };
@@ -83,7 +87,9 @@ async function score(text, { rcAverage, addFlanks }, job) {
 function renderScores() {
   $('#score-results').hidden = scored.length === 0;
   const rc = scored.some((r) => r.rc !== null);
+  const sd = members() > 1;
   document.querySelectorAll('#score-table .rc').forEach((e) => { e.hidden = !rc; });
+  document.querySelectorAll('#score-results .spread').forEach((e) => { e.hidden = !sd; });
   const rows = [...scored].sort((a, b) => {
     const [x, y] = [a[sortKey], b[sortKey]];
     const order = typeof x === 'string' ? x.localeCompare(y) : x - y;
@@ -97,9 +103,11 @@ function renderScores() {
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement('tr');
     const cells = [r.index, r.id, r.length, FLANK_LABELS[r.flanks], r.prediction.toFixed(4)];
+    if (sd) cells.push(`± ${r.sd.toFixed(4)}`);
     if (rc) cells.push(r.rc.toFixed(4));
     for (const value of cells) tr.append(Object.assign(document.createElement('td'), { textContent: value }));
     tr.dataset.prediction = r.prediction;
+    tr.dataset.sd = r.sd;
     tr.dataset.flanks = r.flanks;
     if (rc) tr.dataset.rc = r.rc;
     tr.dataset.id = r.id;
@@ -116,11 +124,11 @@ function renderScores() {
     added ? `${added} sequence(s) were given the model's flanks before scoring.` : '',
     missing ? `${missing} sequence(s) lack the model's flanks (marked "missing"): the model read them without the plasmid around the variable region, so their scores are not comparable with measured ones.` : '',
   ].filter(Boolean).join(' ');
-  drawHistogram(predictions);
+  drawHistogram($('#histogram'), predictions);
+  if (sd) drawHistogram($('#spread-histogram'), scored.map((r) => r.sd));
 }
 
-function drawHistogram(values) {
-  const svg = $('#histogram');
+function drawHistogram(svg, values) {
   const [width, height, bins] = [600, 160, 30];
   svg.setAttribute('viewBox', `0 0 ${width} ${height + 20}`);
   const lo = Math.min(...values);

@@ -12,8 +12,10 @@ use crate::ism::Substitution;
 pub struct Designed {
     /// The sequence, flanks included.
     pub sequence: String,
-    /// The model's prediction for it.
+    /// The model's prediction for it (an ensemble's members' mean).
     pub prediction: f32,
+    /// The members' spread (0 for one network).
+    pub sd: f32,
     /// Which start it comes from (1-based).
     pub start: usize,
     /// Its substitutions from that start, in position order.
@@ -39,6 +41,8 @@ pub struct Step {
 pub struct DesignResult {
     /// The objective.
     pub objective: Objective,
+    /// The spreads taken off each prediction's fitness ([`super::DesignSpec::caution`]).
+    pub caution: f32,
     /// The starts and their predictions.
     pub starts: Vec<Designed>,
     /// The best sequences, best first (at most `keep`).
@@ -50,19 +54,20 @@ pub struct DesignResult {
 }
 
 impl DesignResult {
-    /// The designs as CSV: rank, start, prediction, mutation count, mutations
-    /// (`A34G`, 1-based, `;`-separated), sequence.
+    /// The designs as CSV: rank, start, prediction, its spread, mutation
+    /// count, mutations (`A34G`, 1-based, `;`-separated), sequence.
     pub fn csv(&self) -> String {
         let mut csv = format!(
-            "# objective {}; sequences scored {}\nrank,start,prediction,n_mutations,mutations,sequence\n",
-            self.objective, self.scored
+            "# objective {}; caution {}; sequences scored {}\nrank,start,prediction,sd,n_mutations,mutations,sequence\n",
+            self.objective, self.caution, self.scored
         );
         for (rank, d) in self.designs.iter().enumerate() {
             csv += &format!(
-                "{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{}\n",
                 rank + 1,
                 d.start,
                 d.prediction,
+                d.sd,
                 d.mutations.len(),
                 mutation_list(&d.mutations),
                 d.sequence
@@ -78,9 +83,10 @@ impl DesignResult {
             .enumerate()
             .map(|(rank, d)| {
                 format!(
-                    ">design_{} prediction={} start={} mutations={}\n{}\n",
+                    ">design_{} prediction={} sd={} start={} mutations={}\n{}\n",
                     rank + 1,
                     d.prediction,
+                    d.sd,
                     d.start,
                     match d.mutations.len() {
                         0 => "none".to_string(),
@@ -133,6 +139,7 @@ mod tests {
         let designed = |sequence: &str, prediction, mutations: Vec<Substitution>| Designed {
             sequence: sequence.into(),
             prediction,
+            sd: 0.5,
             start: 1,
             mutations,
         };
@@ -140,6 +147,7 @@ mod tests {
         let mutations = differences(&start, &[0, 3, 2, 1]);
         let result = DesignResult {
             objective: Objective::Target(1.5),
+            caution: 1.0,
             starts: vec![designed("ACGT", 0.25, Vec::new())],
             designs: vec![
                 designed("ATGC", 1.25, mutations.clone()),
@@ -163,15 +171,15 @@ mod tests {
         };
         assert_eq!(
             result.csv(),
-            "# objective 1.5; sequences scored 7\n\
-             rank,start,prediction,n_mutations,mutations,sequence\n\
-             1,1,1.25,2,C2T;T4C,ATGC\n\
-             2,1,0.25,0,,ACGT\n"
+            "# objective 1.5; caution 1; sequences scored 7\n\
+             rank,start,prediction,sd,n_mutations,mutations,sequence\n\
+             1,1,1.25,0.5,2,C2T;T4C,ATGC\n\
+             2,1,0.25,0.5,0,,ACGT\n"
         );
         assert_eq!(
             result.fasta(),
-            ">design_1 prediction=1.25 start=1 mutations=C2T;T4C\nATGC\n\
-             >design_2 prediction=0.25 start=1 mutations=none\nACGT\n"
+            ">design_1 prediction=1.25 sd=0.5 start=1 mutations=C2T;T4C\nATGC\n\
+             >design_2 prediction=0.25 sd=0.5 start=1 mutations=none\nACGT\n"
         );
         assert_eq!(
             result.trajectory_csv(),

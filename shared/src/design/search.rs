@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::constraints::{Rules, check_constraints, motifs};
 use super::output::{DesignResult, Designed, Step, differences};
 use super::spec::{
-    DesignError, DesignSpec, Objective, Starts, Strategy, check_settings, given_starts,
-    random_template,
+    DesignError, DesignSpec, Starts, Strategy, check_settings, given_starts, random_template,
 };
 use crate::blocks::model::Model;
 use crate::encoding::{EncodeError, Flanks, base_of, decode, one_hot};
+use crate::ensemble::{Ensemble, Prediction};
 use crate::ism::{Mutagenesis, Substitution};
 
 /// A batch of sequences to predict.
@@ -84,7 +84,7 @@ struct Candidate {
     codes: Vec<u8>,
     /// Index into the starts.
     origin: usize,
-    prediction: f32,
+    prediction: Prediction,
 }
 
 /// What the batch being scored was for.
@@ -114,7 +114,7 @@ pub struct Design {
     seen: HashSet<Vec<u8>>,
     /// Evolve: the best candidates ever scored, best first.
     best: Vec<Candidate>,
-    start_predictions: Vec<f32>,
+    start_predictions: Vec<Prediction>,
     trajectory: Vec<Step>,
     pending: Option<(Pending, Batch)>,
     scored: usize,
@@ -181,8 +181,9 @@ impl Design {
         self.pending.as_ref().map(|(_, batch)| batch)
     }
 
-    /// The predictions for the batch [`Design::ask`] gave, in its order.
-    pub fn tell(&mut self, predictions: &[f32]) -> Result<(), DesignError> {
+    /// The predictions for the batch [`Design::ask`] gave, in its order
+    /// (an ensemble's mean and spread; [`Prediction::rows`]).
+    pub fn tell(&mut self, predictions: &[Prediction]) -> Result<(), DesignError> {
         let Some((pending, batch)) = self.pending.take() else {
             return Err(DesignError::Predictions {
                 got: predictions.len(),
@@ -242,19 +243,20 @@ impl Design {
     pub fn result(&self) -> DesignResult {
         let designed = |c: &Candidate| Designed {
             sequence: decode(&c.codes),
-            prediction: c.prediction,
+            prediction: c.prediction.mean,
+            sd: c.prediction.sd,
             start: c.origin + 1,
             mutations: differences(&self.starts[c.origin], &c.codes),
         };
-        let objective = self.spec.objective;
         let mut designs: Vec<Candidate> = match self.spec.strategy {
             Strategy::Greedy { .. } => self.current.clone(),
             Strategy::Evolve { .. } => self.best.clone(),
         };
-        sort_best_first(&mut designs, objective);
+        sort_best_first(&mut designs, &self.spec);
         designs.truncate(self.spec.keep);
         DesignResult {
-            objective,
+            objective: self.spec.objective,
+            caution: self.spec.caution,
             starts: self
                 .starts
                 .iter()
@@ -278,8 +280,8 @@ impl Design {
         Rules::new(&self.spec.constraints, &self.forbidden, &self.editable)
     }
 
-    fn fitness(&self, prediction: f32) -> f32 {
-        self.spec.objective.fitness(prediction)
+    fn fitness(&self, prediction: Prediction) -> f32 {
+        self.spec.fitness(prediction)
     }
 
     fn set_pending(&mut self, pending: Pending) {
@@ -329,10 +331,13 @@ impl Design {
                 .starts
                 .iter()
                 .map(|codes| {
-                    scored
-                        .iter()
-                        .find(|c| &c.codes == codes)
-                        .map_or(f32::NAN, |c| c.prediction)
+                    scored.iter().find(|c| &c.codes == codes).map_or(
+                        Prediction {
+                            mean: f32::NAN,
+                            sd: f32::NAN,
+                        },
+                        |c| c.prediction,
+                    )
                 })
                 .collect();
         }
@@ -355,7 +360,7 @@ impl Design {
             self.trajectory.push(Step {
                 start: c.origin + 1,
                 round: 0,
-                prediction: c.prediction,
+                prediction: c.prediction.mean,
                 mutation: None,
             });
         }
@@ -370,12 +375,12 @@ impl Design {
         };
         self.remember(&scored);
         self.current = elites.into_iter().chain(scored).collect();
-        sort_best_first(&mut self.current, self.spec.objective);
+        sort_best_first(&mut self.current, &self.spec);
         let top = &self.current[0];
         self.trajectory.push(Step {
             start: top.origin + 1,
             round: self.trajectory.len(),
-            prediction: top.prediction,
+            prediction: top.prediction.mean,
             mutation: None,
         });
     }
@@ -383,7 +388,7 @@ impl Design {
     /// Keeps the best `keep` candidates ever scored, best first.
     fn remember(&mut self, scored: &[Candidate]) {
         self.best.extend(scored.iter().cloned());
-        sort_best_first(&mut self.best, self.spec.objective);
+        sort_best_first(&mut self.best, &self.spec);
         self.best.truncate(self.spec.keep);
     }
 
@@ -391,7 +396,7 @@ impl Design {
     fn take_neighbour(
         &mut self,
         substitutions: &[Substitution],
-        predictions: &[f32],
+        predictions: &[Prediction],
     ) -> Result<(), DesignError> {
         let mut best: Option<usize> = None;
         for (i, &p) in predictions.iter().enumerate() {
@@ -411,7 +416,7 @@ impl Design {
                 self.trajectory.push(Step {
                     start: self.start + 1,
                     round: self.round,
-                    prediction: predictions[i],
+                    prediction: predictions[i].mean,
                     mutation: Some(s),
                 });
             }
@@ -547,12 +552,11 @@ impl Design {
     }
 }
 
-/// Best first by `objective`; ties keep their order.
-fn sort_best_first(candidates: &mut [Candidate], objective: Objective) {
+/// Best first by the spec's fitness; ties keep their order.
+fn sort_best_first(candidates: &mut [Candidate], spec: &DesignSpec) {
     candidates.sort_by(|a, b| {
-        objective
-            .fitness(b.prediction)
-            .total_cmp(&objective.fitness(a.prediction))
+        spec.fitness(b.prediction)
+            .total_cmp(&spec.fitness(a.prediction))
     });
 }
 
@@ -560,11 +564,11 @@ fn elite_count(population: usize) -> usize {
     (population / 8).max(1)
 }
 
-/// Scores a design to the end on one model in eval mode (`chunk` sequences
-/// per forward pass), calling `progress` after each batch.
+/// Scores a design to the end on a network or an ensemble in eval mode
+/// (`chunk` sequences per forward pass), calling `progress` after each batch.
 pub fn run(
     design: &mut Design,
-    model: &Model,
+    ensemble: &Ensemble,
     seq_len: usize,
     chunk: usize,
     mut progress: impl FnMut(&Design),
@@ -574,12 +578,12 @@ pub fn run(
         let mut predictions = Vec::with_capacity(batch.len());
         for start in (0..batch.len()).step_by(chunk.max(1)) {
             let range = start..(start + chunk.max(1)).min(batch.len());
-            let y = batch.predict(model, seq_len, range)?;
+            let y = ensemble.each(|model| batch.predict(model, seq_len, range.clone()))?;
             let values = y
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .map_err(|e| DesignError::Read(format!("{e:?}")))?;
-            predictions.extend(values);
+            predictions.extend(Prediction::rows(&values, ensemble.len()));
         }
         design.tell(&predictions)?;
         progress(design);
@@ -594,8 +598,8 @@ mod tests {
     };
 
     use super::*;
-    use crate::design::Constraints;
     use crate::design::testing::{START, drive, spec};
+    use crate::design::{Constraints, Objective};
     use crate::encoding::encode;
 
     proptest! {
@@ -665,6 +669,48 @@ mod tests {
         assert_eq!(result.scored, 24 + 8 * 21);
     }
 
+    /// A prediction without spread.
+    fn sure(mean: f32) -> Prediction {
+        Prediction { mean, sd: 0.0 }
+    }
+
+    /// With caution, greedy climbs the mean less its spread: every step
+    /// raises that, and the design it ends on has a smaller spread than the
+    /// design that ignores it.
+    #[test]
+    fn caution_keeps_the_search_where_the_members_agree() {
+        let greedy = |caution: f32| {
+            let mut s = spec(
+                Starts::Given(vec![START.into()]),
+                Strategy::Greedy { rounds: 30 },
+                Constraints::default(),
+                1,
+            );
+            s.caution = caution;
+            drive(&mut Design::new(s, &Flanks::dream(), 111).unwrap(), |_| {})
+        };
+        let (plain, cautious) = (greedy(0.0), greedy(3.0));
+        assert_eq!(cautious.caution, 3.0);
+        let fitness = |d: &Designed| d.prediction - 3.0 * d.sd;
+        assert!(fitness(&cautious.designs[0]) > fitness(&cautious.starts[0]));
+        assert!(fitness(&cautious.designs[0]) >= fitness(&plain.designs[0]));
+        assert!(cautious.designs[0].sd < plain.designs[0].sd);
+        assert!(plain.designs[0].prediction > cautious.designs[0].prediction);
+        for bad in [-1.0, f32::NAN, f32::INFINITY] {
+            let mut s = spec(
+                Starts::Given(vec![START.into()]),
+                Strategy::Greedy { rounds: 1 },
+                Constraints::default(),
+                1,
+            );
+            s.caution = bad;
+            assert!(matches!(
+                Design::new(s, &Flanks::dream(), 111),
+                Err(DesignError::Setting(_))
+            ));
+        }
+    }
+
     /// A design of one greedy round from [`START`].
     fn one_greedy_round() -> Design {
         let s = spec(
@@ -681,13 +727,13 @@ mod tests {
         let mut design = one_greedy_round();
         assert_eq!(design.ask().unwrap().len(), 1);
         assert_eq!(
-            design.tell(&[1.0, 2.0]),
+            design.tell(&[sure(1.0), sure(2.0)]),
             Err(DesignError::Predictions {
                 got: 2,
                 expected: 1
             })
         );
-        design.tell(&[1.0]).unwrap();
+        design.tell(&[sure(1.0)]).unwrap();
         // Every substitution of the variable region: 80 × 3.
         assert_eq!(design.ask().unwrap().len(), 240);
     }
@@ -697,13 +743,13 @@ mod tests {
     fn a_substitution_to_no_base_is_refused() {
         let mut design = one_greedy_round();
         design.ask();
-        design.tell(&[0.0]).unwrap();
-        let mut predictions = vec![0.0; design.ask().unwrap().len()];
+        design.tell(&[sure(0.0)]).unwrap();
+        let mut predictions = vec![sure(0.0); design.ask().unwrap().len()];
         let Some((Pending::Neighbours(substitutions), _)) = &mut design.pending else {
             panic!("greedy asks for the start's neighbours");
         };
         substitutions[0].alternative = 'X';
-        predictions[0] = 1.0;
+        predictions[0] = sure(1.0);
         assert_eq!(
             design.tell(&predictions),
             Err(DesignError::Encode(EncodeError::Substitution(
@@ -713,13 +759,15 @@ mod tests {
         assert_eq!(design.current[0].codes, encode(START).unwrap());
     }
 
-    /// On a real (tiny, random) network: each design's prediction is the
-    /// network's for that sequence, though greedy scored it incrementally.
+    /// On a real (tiny, random) ensemble of two: each design's prediction and
+    /// spread are the members' mean and spread for that sequence, though
+    /// greedy scored it incrementally.
     #[test]
     fn designs_carry_the_networks_predictions() {
         let device = Device::flex();
         device.seed(5);
-        let model = crate::ModelConfig::tiny().init(&device);
+        let config = crate::ModelConfig::tiny();
+        let ensemble = Ensemble::new(vec![config.init(&device), config.init(&device)]);
         for strategy in [
             Strategy::Greedy { rounds: 2 },
             Strategy::Evolve {
@@ -734,12 +782,19 @@ mod tests {
                 3,
             );
             let mut design = Design::new(s, &Flanks::dream(), 111).unwrap();
-            let result = run(&mut design, &model, 111, 50, |_| {}).unwrap();
+            let result = run(&mut design, &ensemble, 111, 50, |_| {}).unwrap();
             let sequences: Vec<&str> = result.designs.iter().map(|d| d.sequence.as_str()).collect();
             let x = Tensor::<3>::from_data(one_hot(&sequences, 111).unwrap(), &device);
-            let whole = model.forward(x).into_data().try_to_vec::<f32>().unwrap();
-            for (d, w) in result.designs.iter().zip(whole) {
-                assert!((d.prediction - w).abs() < 1e-4, "{} vs {w}", d.prediction);
+            let whole = ensemble.forward(x).into_data().try_to_vec::<f32>().unwrap();
+            for (d, w) in result.designs.iter().zip(Prediction::rows(&whole, 2)) {
+                assert!(
+                    (d.prediction - w.mean).abs() < 1e-4,
+                    "{} vs {}",
+                    d.prediction,
+                    w.mean
+                );
+                assert!((d.sd - w.sd).abs() < 1e-4, "{} vs {}", d.sd, w.sd);
+                assert!(w.sd > 0.0);
             }
         }
     }

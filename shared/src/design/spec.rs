@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::constraints::Constraints;
 use crate::encoding::{CODE_N, EncodeError, Flanks, Placement, encode_for};
+use crate::ensemble::Prediction;
 
 /// What the search wants of the model's prediction.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +127,19 @@ pub struct DesignSpec {
     /// How many of the best sequences to report.
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Caution k: a candidate's fitness is the objective's on the members'
+    /// mean, less k times their spread, so that a search keeps away from
+    /// where an ensemble's members disagree (0: the mean alone; no effect
+    /// with one network).
+    #[serde(default)]
+    pub caution: f32,
+}
+
+impl DesignSpec {
+    /// How good a prediction is for this task: higher is better.
+    pub fn fitness(&self, prediction: Prediction) -> f32 {
+        self.objective.fitness(prediction.mean) - self.caution * prediction.sd
+    }
 }
 
 fn default_keep() -> usize {
@@ -180,6 +194,13 @@ pub(super) fn check_settings(spec: &DesignSpec) -> Result<(), DesignError> {
     }
     if spec.keep == 0 {
         return bad("keep at least 1 design".into());
+    }
+    let cautious = spec.caution.is_finite() && spec.caution >= 0.0;
+    if !cautious {
+        return bad(format!(
+            "caution {}: expected a number of spreads, 0 or more",
+            spec.caution
+        ));
     }
     match &spec.starts {
         Starts::Given(s) if s.is_empty() => return bad("no start sequence".into()),

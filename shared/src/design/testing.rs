@@ -2,6 +2,7 @@
 //! for the model, a loop that drives a design on it, a task and a start.
 
 use super::{Batch, Constraints, Design, DesignResult, DesignSpec, Objective, Starts, Strategy};
+use crate::ensemble::Prediction;
 
 /// A stand-in for the model: G and C weigh by position, runs of A cost.
 pub(super) fn toy(sequence: &str) -> f32 {
@@ -20,7 +21,12 @@ pub(super) fn toy(sequence: &str) -> f32 {
     y
 }
 
-/// Runs a design on [`toy`], handing every proposed sequence to `proposed`.
+/// A stand-in for an ensemble's spread: members disagree on G-rich sequences.
+pub(super) fn toy_spread(sequence: &str) -> f32 {
+    0.004 * sequence.bytes().filter(|&c| c == b'G').count() as f32
+}
+
+/// Runs a design on [`toy`] and [`toy_spread`], handing every proposed sequence to `proposed`.
 pub(super) fn drive(design: &mut Design, mut proposed: impl FnMut(&str)) -> DesignResult {
     while let Some(batch) = design.ask() {
         let sequences: Vec<String> = match batch {
@@ -39,7 +45,13 @@ pub(super) fn drive(design: &mut Design, mut proposed: impl FnMut(&str)) -> Desi
                 .collect(),
         };
         sequences.iter().for_each(|s| proposed(s));
-        let predictions: Vec<f32> = sequences.iter().map(|s| toy(s)).collect();
+        let predictions: Vec<Prediction> = sequences
+            .iter()
+            .map(|s| Prediction {
+                mean: toy(s),
+                sd: toy_spread(s),
+            })
+            .collect();
         design.tell(&predictions).unwrap();
     }
     design.result()
@@ -58,6 +70,7 @@ pub(super) fn spec(
         strategy,
         seed,
         keep: 5,
+        caution: 0.0,
     }
 }
 

@@ -71,6 +71,11 @@ pub struct Args {
     /// Random seed: the same seed and model give the same sequences.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// With an ensemble: rank candidates by their prediction less this many
+    /// spreads of its members (`--objective max`: mean − k·sd), so that the
+    /// search keeps to where the members agree. 0: the mean alone.
+    #[arg(long, default_value_t = 0.0)]
+    caution: f32,
     /// How many of the best designs to write.
     #[arg(long, default_value_t = 10)]
     keep: usize,
@@ -102,11 +107,17 @@ pub fn run(args: Args) -> Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} rounds, {msg} [{elapsed}]")
             .expect("a valid template"),
     );
-    let result = design::run(&mut design, &scorer.model, seq_len, args.batch_size, |d| {
-        let (done, total) = d.progress();
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let result = design::run(
+        &mut design,
+        &scorer.ensemble,
+        seq_len,
+        args.batch_size,
+        |d| {
+            let (done, total) = d.progress();
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
     if let Some(best) = result.designs.first() {
         let start = &result.starts[best.start - 1];
@@ -166,6 +177,7 @@ fn spec(args: &Args) -> Result<DesignSpec> {
     Ok(DesignSpec {
         starts,
         objective: args.objective,
+        caution: args.caution,
         constraints: Constraints {
             max_mutations: args.max_mutations,
             gc,

@@ -2,19 +2,27 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use promoscope::io;
 use promoscope_model::weights::{self, Precision};
 
-/// Rewrite weights for the web page, with a model card in the metadata.
+/// Rewrite weights for the web page, with a model card in the metadata; join
+/// networks into an ensemble, or take one member out of it.
 ///
 /// Example: promoscope export --weights runs/demo/best.safetensors --out www/demo.safetensors --f16 --card trained_on="6,369 DREAM sequences"
+///
+/// Example: promoscope export --weights seed0/swa.safetensors --weights seed1/swa.safetensors --out ensemble.safetensors
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weights to export.
+    /// Weights to export; repeat to join networks of one config (or
+    /// ensembles) into one ensemble, in the order given. The first file's
+    /// metadata is kept.
+    #[arg(long, required = true)]
+    weights: Vec<PathBuf>,
+    /// Keep only this member (0-based) of the joined networks.
     #[arg(long)]
-    weights: PathBuf,
+    member: Option<usize>,
     /// Output `.safetensors`.
     #[arg(long)]
     out: PathBuf,
@@ -35,10 +43,34 @@ fn parse_card(entry: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let bytes = std::fs::read(&args.weights)
-        .with_context(|| format!("cannot read {}", args.weights.display()))?;
-    let (model, info) = weights::load(&bytes, &Device::flex())
-        .with_context(|| args.weights.display().to_string())?;
+    let mut members = Vec::new();
+    let mut first = None;
+    for path in &args.weights {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (ensemble, info) = weights::load_ensemble(&bytes, &Device::flex())
+            .with_context(|| path.display().to_string())?;
+        let first = first.get_or_insert(info.clone());
+        if info.config != first.config {
+            bail!(
+                "{}: its model config differs from {}'s; an ensemble's members share one",
+                path.display(),
+                args.weights[0].display()
+            );
+        }
+        members.extend(ensemble.members().iter().cloned());
+    }
+    let info = first.expect("clap requires --weights");
+    if let Some(k) = args.member {
+        if k >= members.len() {
+            bail!(
+                "--member {k}: the weights hold {} networks (0 to {})",
+                members.len(),
+                members.len() - 1
+            );
+        }
+        members = vec![members.swap_remove(k)];
+    }
     let mut card = info.metadata.clone();
     card.extend(args.card);
     let precision = if args.f16 {
@@ -46,8 +78,13 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         Precision::F32
     };
-    let out = weights::to_bytes(&model, &info.config, &card, precision)?;
+    let out = weights::members_to_bytes(&members, &info.config, &card, precision)?;
     io::write_atomic(&args.out, &out)?;
-    eprintln!("wrote {} ({} bytes)", args.out.display(), out.len());
+    eprintln!(
+        "wrote {} ({} network(s), {} bytes)",
+        args.out.display(),
+        members.len(),
+        out.len()
+    );
     Ok(())
 }

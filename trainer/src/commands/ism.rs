@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!("backend: {}", scorer.selected);
     if let Some(sequence) = &args.sequence {
         let (reference, table) = predict::ism_scores(&scorer, sequence, args.batch_size)?;
-        let tsv = predict::ism_tsv(reference, &table);
+        let tsv = predict::ism_tsv(reference, &table, scorer.has_spread());
         let to_stdout = args.out.as_os_str() == "-";
         if to_stdout {
             out(tsv)?;
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> Result<()> {
             .clone()
             .or_else(|| (!to_stdout).then(|| args.out.with_extension("png")));
         if let Some(plot) = plot {
-            plot::ism_heat_map(sequence.len(), reference, &table, &plot)?;
+            plot::ism_heat_map(sequence.len(), reference.mean, &table, &plot)?;
             eprintln!("heat map: {}", plot.display());
         }
         return Ok(());
@@ -66,10 +66,13 @@ pub fn run(args: Args) -> Result<()> {
         let (reference, table) = predict::ism_scores(&scorer, &record.sequence, args.batch_size)
             .with_context(|| format!("{}: sequence {}", fasta.display(), record.id))?;
         let path = predict::ism_path(&args.out, &record.id);
-        io::write_atomic(&path, predict::ism_tsv(reference, &table).as_bytes())?;
+        io::write_atomic(
+            &path,
+            predict::ism_tsv(reference, &table, scorer.has_spread()).as_bytes(),
+        )?;
         plot::ism_heat_map(
             record.sequence.len(),
-            reference,
+            reference.mean,
             &table,
             &path.with_extension("png"),
         )?;
