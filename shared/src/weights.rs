@@ -20,6 +20,10 @@
 //! An ensemble's file holds K members of one config: metadata `members` = K,
 //! and member k's tensors under `member{k}.` + the golden name. A file
 //! without `members` holds one network under the plain names.
+//!
+//! Tensors are F32, F16 or BF16; or 8-bit ([`Precision::I8`]): an I8 tensor
+//! `name` of the parameter's shape with an F32 tensor `name.scale`, one
+//! scale per output row (the first axis): value = int8 · scale.
 //! Tensors named `input.*` and `trace.*` (the golden file's fixtures) are not
 //! parameters and are ignored on load.
 
@@ -87,7 +91,7 @@ pub enum WeightsError {
         value: f32,
     },
     /// A tensor of an element type that is not a float.
-    #[error("tensor {name} has element type {dtype}, expected F32, F16 or BF16")]
+    #[error("tensor {name} has element type {dtype}, expected F32, F16, BF16 or I8")]
     DType {
         /// Golden name.
         name: String,
@@ -104,7 +108,15 @@ pub enum Precision {
     F32,
     /// 16-bit floats: half the size, ~3 significant digits.
     F16,
+    /// 8-bit integers with one F32 scale per output row (absolute maximum /
+    /// 127) for tensors of two or more axes, F16 for the rest: a quarter of
+    /// the size, for the page's download (`docs/TRAINING.md` gives what it
+    /// costs in accuracy).
+    I8,
 }
+
+/// The suffix of an 8-bit tensor's row scales.
+const SCALE_SUFFIX: &str = ".scale";
 
 /// What a weights file says besides its tensors.
 #[derive(Clone, Debug, PartialEq)]
@@ -329,7 +341,7 @@ pub fn members_to_bytes(
     precision: Precision,
 ) -> Result<Vec<u8>, WeightsError> {
     // `valid` folds pending batch-norm statistics into the running ones.
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (k, model) in members.iter().enumerate() {
         let prefix = member_prefix(k, members.len());
         member_tensors(model, &prefix, precision, &mut tensors);
@@ -344,14 +356,10 @@ pub fn members_to_bytes(
         serde_json::to_string(config).expect("config is JSON"),
     );
     header.insert(FORMAT_KEY.into(), FORMAT.into());
-    let dtype = match precision {
-        Precision::F32 => Dtype::F32,
-        Precision::F16 => Dtype::F16,
-    };
     let views = tensors
         .iter()
-        .map(|(name, shape, bytes)| {
-            let view = TensorView::new(dtype, shape.clone(), bytes)
+        .map(|(name, dtype, shape, bytes)| {
+            let view = TensorView::new(*dtype, shape.clone(), bytes)
                 .map_err(|e| WeightsError::Format(e.to_string()))?;
             Ok((name.clone(), view))
         })
@@ -359,29 +367,65 @@ pub fn members_to_bytes(
     safetensors::serialize(views, Some(header)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
-/// `model`'s tensors as `(prefix + golden name, shape, bytes)`.
+/// `model`'s tensors as `(prefix + golden name, type, shape, bytes)`.
 fn member_tensors(
     model: &Model,
     prefix: &str,
     precision: Precision,
-    tensors: &mut Vec<(String, Vec<usize>, Vec<u8>)>,
+    tensors: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
 ) {
+    let f16 = |values: &[f32]| -> Vec<u8> {
+        values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect()
+    };
     map_named(model.valid(), |p| {
         let values = p
             .value
             .into_data()
             .try_into_vec_as::<f32>()
             .expect("parameters are floats");
-        let bytes = match precision {
-            Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            Precision::F16 => values
-                .iter()
-                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                .collect(),
-        };
-        tensors.push((format!("{prefix}{}", p.name), p.shape.to_vec(), bytes));
+        let name = format!("{prefix}{}", p.name);
+        let shape = p.shape.to_vec();
+        match precision {
+            Precision::F32 => {
+                let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                tensors.push((name, Dtype::F32, shape, bytes));
+            }
+            Precision::I8 if shape.len() >= 2 => {
+                let (codes, scales) = quantize_rows(&values, shape[0]);
+                let scales = scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+                tensors.push((
+                    format!("{name}{SCALE_SUFFIX}"),
+                    Dtype::F32,
+                    vec![shape[0]],
+                    scales,
+                ));
+                tensors.push((name, Dtype::I8, shape, codes));
+            }
+            Precision::F16 | Precision::I8 => tensors.push((name, Dtype::F16, shape, f16(&values))),
+        }
         (p.id, None)
     });
+}
+
+/// `values` as `rows` rows of 8-bit codes (bytes of i8) and each row's scale:
+/// its largest |value| / 127 (1 for a row of zeros).
+fn quantize_rows(values: &[f32], rows: usize) -> (Vec<u8>, Vec<f32>) {
+    let width = values.len() / rows;
+    let mut codes = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(rows);
+    for row in values.chunks_exact(width) {
+        let largest = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        codes.extend(
+            row.iter()
+                .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+        );
+        scales.push(scale);
+    }
+    (codes, scales)
 }
 
 /// Every parameter and running statistic of `model`, flattened, by golden name.
@@ -471,6 +515,13 @@ impl Loader<'_> {
         let name = format!("{}{}", self.prefix, p.name);
         match self.values(&name, p.shape) {
             Ok(Some(values)) => {
+                if self
+                    .file
+                    .tensor(&name)
+                    .is_ok_and(|v| v.dtype() == Dtype::I8)
+                {
+                    self.used.insert(format!("{name}{SCALE_SUFFIX}"));
+                }
                 self.used.insert(name);
                 let len = values.len();
                 Some(Tensor::from_data(
@@ -489,6 +540,30 @@ impl Loader<'_> {
         }
     }
 
+    /// An 8-bit tensor's values: its codes times its rows' scales.
+    fn dequantize(&self, name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, WeightsError> {
+        let scale_name = format!("{name}{SCALE_SUFFIX}");
+        let rows = view.shape()[0];
+        let scales = match self.file.tensor(&scale_name) {
+            Ok(scales) if scales.shape() == [rows] => floats(&scale_name, &scales)?,
+            Ok(scales) => {
+                return Err(WeightsError::Shape {
+                    name: scale_name,
+                    expected: vec![rows],
+                    found: scales.shape().to_vec(),
+                });
+            }
+            Err(_) => return Err(WeightsError::Missing(vec![scale_name])),
+        };
+        let width = view.data().len() / rows.max(1);
+        Ok(view
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(i, &code)| f32::from(code as i8) * scales[i / width])
+            .collect())
+    }
+
     fn values(&self, name: &str, expected: &[usize]) -> Result<Option<Vec<f32>>, WeightsError> {
         let Ok(view) = self.file.tensor(name) else {
             return Ok(None);
@@ -500,7 +575,10 @@ impl Loader<'_> {
                 found: view.shape().to_vec(),
             });
         }
-        let values = floats(name, &view)?;
+        let values = match view.dtype() {
+            Dtype::I8 => self.dequantize(name, &view)?,
+            _ => floats(name, &view)?,
+        };
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(WeightsError::NonFinite {
                 name: name.into(),
@@ -608,6 +686,60 @@ mod tests {
                 read_info(&relabel(bad)),
                 Err(WeightsError::Members(_))
             ));
+        }
+    }
+
+    /// 8-bit weights come back within half a step of each row's scale, at
+    /// under half the size (a quarter for the paper's network, whose
+    /// tensors are large); a missing scale is named.
+    #[test]
+    fn eight_bit_weights_round_trip_within_half_a_step() {
+        let device = Device::flex();
+        let config = ModelConfig::tiny();
+        let model = config.init(&device);
+        let metadata = BTreeMap::new();
+        let full = to_bytes(&model, &config, &metadata, Precision::F32).unwrap();
+        let small = to_bytes(&model, &config, &metadata, Precision::I8).unwrap();
+        assert!(
+            small.len() * 2 < full.len(),
+            "{} vs {}",
+            small.len(),
+            full.len()
+        );
+        let (loaded, _) = load(&small, &device).unwrap();
+        let (a, b) = (named_tensors(&model), named_tensors(&loaded));
+        let values = |t: &Tensor<1>| t.clone().into_data().try_into_vec_as::<f32>().unwrap();
+        let weight = values(&a["block2.conv.weight"]);
+        let rows = 16;
+        let width = weight.len() / rows;
+        for (row, (x, y)) in weight
+            .chunks(width)
+            .zip(values(&b["block2.conv.weight"]).chunks(width))
+            .enumerate()
+        {
+            let step = x.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+            let diff = crate::metrics::max_abs_diff(x, y);
+            assert!(diff <= step / 2.0 + 1e-7, "row {row}: {diff} > {step} / 2");
+        }
+        // One-axis tensors are F16.
+        let bias = crate::metrics::max_abs_diff(
+            &values(&a["block2.conv.bias"]),
+            &values(&b["block2.conv.bias"]),
+        );
+        assert!(bias < 1e-3 && bias > 0.0 || bias == 0.0);
+
+        let file = SafeTensors::deserialize(&small).unwrap();
+        let header: HashMap<String, String> =
+            read_info(&small).unwrap().metadata.into_iter().collect();
+        let views: Vec<_> = file
+            .tensors()
+            .into_iter()
+            .filter(|(name, _)| name != "block2.conv.weight.scale")
+            .collect();
+        let without = safetensors::serialize(views, Some(header)).unwrap();
+        match load(&without, &device) {
+            Err(WeightsError::Missing(names)) => assert_eq!(names, ["block2.conv.weight.scale"]),
+            other => panic!("expected the missing scale, got {:?}", other.map(|_| ())),
         }
     }
 

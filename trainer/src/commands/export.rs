@@ -27,8 +27,12 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Store 16-bit floats (half the size).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "int8")]
     f16: bool,
+    /// Store 8-bit integers with a scale per output row (a quarter of the
+    /// size; one-axis tensors in 16-bit floats).
+    #[arg(long)]
+    int8: bool,
     /// Model-card entries, `key=value`, added to the metadata.
     #[arg(long, value_parser = parse_card)]
     card: Vec<(String, String)>,
@@ -73,10 +77,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut card = info.metadata.clone();
     card.extend(args.card);
-    let precision = if args.f16 {
-        Precision::F16
-    } else {
-        Precision::F32
+    let precision = match (args.f16, args.int8) {
+        (true, _) => Precision::F16,
+        (_, true) => Precision::I8,
+        _ => Precision::F32,
     };
     let out = weights::members_to_bytes(&members, &info.config, &card, precision)?;
     io::write_atomic(&args.out, &out)?;
