@@ -105,7 +105,7 @@ impl Prediction {
     /// If `members` is 0 or does not divide `values.len()`.
     pub fn rows(values: &[f32], members: usize) -> Vec<Self> {
         assert!(
-            members > 0 && values.len() % members == 0,
+            members > 0 && values.len().is_multiple_of(members),
             "{} values are not rows of {members} members",
             values.len()
         );

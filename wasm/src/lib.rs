@@ -306,7 +306,7 @@ impl Promoscope {
     #[wasm_bindgen(js_name = designTell)]
     pub fn design_tell(&mut self, predictions: Vec<f32>) -> Result<(), JsError> {
         let members = self.ensemble.len();
-        if predictions.len() % members != 0 {
+        if !predictions.len().is_multiple_of(members) {
             return Err(JsError::new(&format!(
                 "{} predictions are not whole rows of {members} members",
                 predictions.len()
