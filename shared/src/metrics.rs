@@ -211,12 +211,12 @@ pub struct Calibration {
     pub mean_spread: f64,
     /// The share of measurements inside mean ± 2·spread.
     pub coverage_2sd: f64,
-    /// The share inside mean ± 2·`scale`·spread, with the scale the file
-    /// carries (1 when it carries none).
-    pub coverage_scaled: f64,
+    /// The share inside the file's 95% interval, mean ± `interval`·spread
+    /// (2 spreads when it names none).
+    pub coverage_interval: f64,
     /// The scale `s` that puts 95% of these measurements inside
     /// mean ± `s`·spread (a split-conformal fit: fit it on one part, check
-    /// `coverage_scaled` on another).
+    /// `coverage_interval` on another).
     pub scale_95: f64,
 }
 
@@ -224,12 +224,12 @@ pub struct Calibration {
 pub const BOOTSTRAP_RESAMPLES: usize = 1000;
 
 /// [`Calibration`] of `predicted` means with spreads `spread` against
-/// `measured`, with the file's interval `scale` (1 when it has none).
+/// `measured`, with the file's 95% interval of `interval` spreads.
 pub fn calibration(
     predicted: &[f64],
     spread: &[f64],
     measured: &[f64],
-    scale: f64,
+    interval: f64,
 ) -> Result<Calibration, MetricError> {
     use rand::{Rng, SeedableRng};
     check(predicted, measured)?;
@@ -282,7 +282,7 @@ pub fn calibration(
         error_bottom_quintile: mean_error(&order[..fifth]),
         mean_spread: spread.iter().sum::<f64>() / n as f64,
         coverage_2sd: inside(2.0),
-        coverage_scaled: inside(2.0 * scale),
+        coverage_interval: inside(interval),
         scale_95: ratios[((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1],
     })
 }
@@ -330,11 +330,11 @@ mod tests {
         assert!(c.spearman_error_spread > 0.99, "{c:?}");
         assert!(c.spearman_interval[0] > 0.9 && c.spearman_interval[1] <= 1.0);
         assert!(c.error_top_quintile > 5.0 * c.error_bottom_quintile);
-        assert_eq!((c.coverage_2sd, c.coverage_scaled), (1.0, 1.0));
+        assert_eq!((c.coverage_2sd, c.coverage_interval), (1.0, 1.0));
         // 95% of errors within s spreads: 9/10 < s·(9/10 + 1/20)...
         assert!(c.scale_95 > 0.9 && c.scale_95 < 1.0, "{}", c.scale_95);
         let half = calibration(&predicted, &tracking, &measured, 0.25).unwrap();
-        assert!(half.coverage_scaled < 1.0);
+        assert!(half.coverage_interval < 1.0);
 
         // Spreads in a cycle of their own: no relation to the error.
         let noise: Vec<f64> = (0..n).map(|i| 0.1 + (i % 3) as f64 / 10.0).collect();

@@ -53,18 +53,18 @@ pub struct Evaluation {
     pub members: Vec<Scores>,
 }
 
-/// Metadata key of the scale of an ensemble's interval: mean ±
-/// 2·scale·spread holds about 95% of held-out measurements.
-pub const SPREAD_SCALE_KEY: &str = "spread_scale";
+/// Metadata key of an ensemble's 95% interval, in spreads: mean ± that many
+/// spreads held 95% of the measurements it was fitted on (split-conformal).
+pub const INTERVAL_KEY: &str = "interval_95";
 
-/// The ensemble's interval scale from its file (1 when it has none).
-pub fn spread_scale(scorer: &Scorer) -> Result<f64> {
-    match scorer.info.metadata.get(SPREAD_SCALE_KEY) {
-        None => Ok(1.0),
+/// The ensemble's 95% interval in spreads, from its file (2 when it names none).
+pub fn interval_spreads(scorer: &Scorer) -> Result<f64> {
+    match scorer.info.metadata.get(INTERVAL_KEY) {
+        None => Ok(2.0),
         Some(text) => match text.trim().parse::<f64>() {
             Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
             _ => anyhow::bail!(
-                "the weights' `{SPREAD_SCALE_KEY}` metadata {text:?} is not a positive number"
+                "the weights' `{INTERVAL_KEY}` metadata {text:?} is not a positive number"
             ),
         },
     }
@@ -187,7 +187,7 @@ pub fn evaluate(
     let (calibration, members) = if scorer.has_spread() {
         let spread: Vec<f64> = rows.iter().map(|p| f64::from(p.sd)).collect();
         let calibration =
-            metrics::calibration(&predicted, &spread, &measured, spread_scale(scorer)?)?;
+            metrics::calibration(&predicted, &spread, &measured, interval_spreads(scorer)?)?;
         let members = members
             .iter()
             .map(|m| Scores::of(m, &measured))
@@ -239,7 +239,7 @@ pub fn table(evaluation: &Evaluation) -> String {
         out.push_str(&format!(
             "spread: mean {:.3}; Spearman(|error|, spread) {:.3} (95% interval {:.3} to {:.3}); \
              mean |error| {:.3} in the top fifth of spread, {:.3} in the bottom fifth; \
-             inside mean ± 2 sd {:.1}%, inside the file's interval {:.1}%; \
+             inside mean ± 2 sd {:.1}%, inside the file's 95% interval {:.1}%; \
              95% inside mean ± {:.2} sd\n",
             c.mean_spread,
             c.spearman_error_spread,
@@ -248,7 +248,7 @@ pub fn table(evaluation: &Evaluation) -> String {
             c.error_top_quintile,
             c.error_bottom_quintile,
             100.0 * c.coverage_2sd,
-            100.0 * c.coverage_scaled,
+            100.0 * c.coverage_interval,
             c.scale_95
         ));
     }

@@ -1023,6 +1023,28 @@ fn an_ensemble_reports_its_spread_everywhere() {
     ))))
     .unwrap();
     assert!(single["calibration"].is_null());
+    // The file's 95% interval, in spreads: coverage inside it; a bad one is an error.
+    let inside = |interval: &str| {
+        let carded = dir.path().join("carded.safetensors");
+        let out = run_line(&format!(
+            "export --weights {} --card interval_95={interval} --out {}",
+            ensemble.display(),
+            carded.display()
+        ));
+        ok(&out);
+        run_line(&format!(
+            "evaluate --weights {} --backend flex --json --data {}",
+            carded.display(),
+            data.display()
+        ))
+    };
+    let wide: serde_json::Value = serde_json::from_str(&ok(&inside("1000"))).unwrap();
+    assert_eq!(wide["calibration"]["coverage_interval"], 1.0);
+    let bad = inside("wide");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`interval_95` metadata \"wide\""),
+        "{bad:?}"
+    );
 
     let sequence = "TGCATTTTTTTCACATCGGTACCAGGTTACGGCTGTT";
     let tsv = ok(&run_line(&format!(
