@@ -17,19 +17,8 @@ OUT=${OUT:-runs/ensemble}
 SEEDS=${SEEDS:-0 1 2 3}
 export RAYON_NUM_THREADS=${THREADS:-2}
 mkdir -p "$OUT"
-promoscope=${PROMOSCOPE:-target/release/promoscope}
-[[ -n ${PROMOSCOPE:-} ]] || cargo build --release -p promoscope
+source scripts/train-lib.sh
 dream=$DATA/dream2022_train_sample.txt
-
-train() {
-  local out=$1; shift
-  if [[ -f $out/last.safetensors ]]; then return; fi
-  if [[ -f $out/checkpoint/state.json ]]; then
-    "$promoscope" train --resume "$out"
-  else
-    "$promoscope" train --backend flex --out "$out" "$@"
-  fi
-}
 evaluate() { # OUT.json WEIGHTS DATA [options]
   local json=$1 weights=$2 data=$3; shift 3
   [[ -f $json ]] || "$promoscope" evaluate --weights "$weights" --data "$data" --backend flex --json "$@" > "$json"

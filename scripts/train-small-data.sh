@@ -19,20 +19,7 @@ OUT=${OUT:-runs/small-data}
 SEEDS=${SEEDS:-0 1 2}
 export RAYON_NUM_THREADS=${THREADS:-2}
 mkdir -p "$OUT"
-promoscope=${PROMOSCOPE:-target/release/promoscope}
-[[ -n ${PROMOSCOPE:-} ]] || cargo build --release -p promoscope
-
-# `train`, or `train --resume` when the folder has a checkpoint; a finished
-# run is left as it is.
-train() {
-  local out=$1; shift
-  if [[ -f $out/last.safetensors ]]; then return; fi
-  if [[ -f $out/checkpoint/state.json ]]; then
-    "$promoscope" train --resume "$out"
-  else
-    "$promoscope" train --backend flex --out "$out" "$@"
-  fi
-}
+source scripts/train-lib.sh
 
 [[ -f $OUT/teacher.txt ]] || python3 scripts/baseline_kmer.py --data "$DATA" --holdout 15 \
   --teacher 100000 --teacher-out "$OUT/teacher.txt" --out "$OUT/baseline.json"
