@@ -864,8 +864,8 @@ fn design_meets_its_constraints_and_repeats_for_a_seed() {
         .map(|l| l.split(',').collect())
         .collect();
     assert_eq!(rows.len(), 1, "{text}");
-    let (prediction, mutations, sequence) = (rows[0][2], rows[0][4], rows[0][6]);
-    assert_eq!(rows[0][3], "0", "one network: no spread");
+    let (prediction, spread, mutations, sequence) =
+        (rows[0][2], rows[0][3], rows[0][4], rows[0][6]);
     assert!(mutations.parse::<usize>().unwrap() <= 2);
     assert!(sequence.starts_with("TGCATTTTTTTCACATC") && sequence.ends_with("GGTTACGGCTGTT"));
     let variable = &sequence[17..sequence.len() - 13];
@@ -892,19 +892,12 @@ fn design_meets_its_constraints_and_repeats_for_a_seed() {
         weights.display(),
         scored.display()
     )));
-    let predicted: f64 = predicted
-        .lines()
-        .nth(1)
-        .unwrap()
-        .rsplit(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let prediction: f64 = prediction.parse().unwrap();
+    // The demo is an ensemble: the design's mean and spread are predict's.
+    let (mean, sd) = (column(&predicted, "prediction"), column(&predicted, "sd"));
+    let (prediction, spread): (f64, f64) = (prediction.parse().unwrap(), spread.parse().unwrap());
     assert!(
-        (predicted - prediction).abs() < 1e-4,
-        "{predicted} vs {prediction}"
+        (mean[0] - prediction).abs() < 1e-4 && (sd[0] - spread).abs() < 1e-4,
+        "predict {mean:?} ± {sd:?}, design {prediction} ± {spread}"
     );
 
     // Evolve, to FASTA: `keep` records, best first.
