@@ -85,6 +85,8 @@ function showCard() {
     card.append(dt, dd);
   }
   document.querySelectorAll('.seq-len').forEach((e) => { e.textContent = model.seq_len; });
+  // Controls that only mean something for an ensemble (the design's caution).
+  document.querySelectorAll('.ensemble-only').forEach((e) => { e.hidden = model.members === 1; });
 }
 
 export function showModelError(err) {
