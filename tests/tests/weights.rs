@@ -215,7 +215,7 @@ fn integer_tensor_is_refused() {
     });
     assert_eq!(
         load_err(&bytes),
-        "tensor ln1.bias has element type I32, expected F32, F16 or BF16"
+        "tensor ln1.bias has element type I32, expected F32, F16, BF16 or I8"
     );
 }
 
