@@ -9,13 +9,16 @@
 //! - [`kernels`]: what the blocks are made of (the convolution and the one
 //!   place that picks its path, dense layers, norms, dropout).
 //! - [`encoding`]: sequences to one-hot tensors, reverse complements.
-//! - [`records`]: sequences to score from text (FASTA, tables, one a line).
+//! - [`records`]: sequences to score from text (FASTA, tables, one a line);
+//!   [`measurements`]: sequences with measured values, and the `--holdout` split.
 //! - [`weights`]: `.safetensors` in the golden file's names and layouts.
 //! - [`metrics`]: Pearson, Spearman, MSE and the DREAM official scores.
 //! - [`device`]: a backend name to a burn `Device`.
 //! - [`ism`] and [`design`]: every single substitution of a sequence, and
 //!   the search for sequences the model predicts high, low or near a target.
 //! - [`swa`]: stochastic weight averaging with refreshed batch-norm statistics.
+//! - [`tune`]: fine-tuning on a user's measurements (quick: the output layer
+//!   re-fitted by [`ridge`] regression), for the page and `promoscope tune`.
 //! - `training` (cargo feature `train`): one training step, the loss and Adam.
 //!
 //! This crate knows nothing of files, command lines or the DOM: it takes bytes
@@ -29,11 +32,14 @@ pub mod encoding;
 pub mod ensemble;
 pub mod ism;
 pub mod kernels;
+pub mod measurements;
 pub mod metrics;
 pub mod records;
+pub mod ridge;
 pub mod swa;
 #[cfg(feature = "train")]
 pub mod training;
+pub mod tune;
 pub mod weights;
 
 pub use blocks::model::{Model, Stage};

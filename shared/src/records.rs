@@ -75,6 +75,11 @@ impl Header {
         header.column("sequence").map(|_| header)
     }
 
+    /// The column names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// The index of the column named `name` (in any case), if there is one.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|c| c.eq_ignore_ascii_case(name))

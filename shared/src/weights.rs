@@ -367,6 +367,67 @@ pub fn members_to_bytes(
     safetensors::serialize(views, Some(header)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
+/// A weights file with the tensors of `replace` (by file name: an ensemble
+/// member's `member{k}.` + golden name) put in, as F32 (an 8-bit tensor's row
+/// scales go with it), every other tensor kept as stored, and the metadata
+/// replaced by `metadata` but for the config, format and member count, which
+/// stay the file's. How quick fine-tuning writes its model without reading
+/// the rest back from a device ([`crate::tune`]).
+pub fn with_tensors(
+    bytes: &[u8],
+    replace: &BTreeMap<String, Vec<f32>>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, WeightsError> {
+    let info = read_info(bytes)?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let mut views = Vec::new();
+    let mut missing = Vec::new();
+    let mut replaced = Vec::new();
+    for (name, values) in replace {
+        let Ok(view) = file.tensor(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        let count: usize = view.shape().iter().product();
+        if count != values.len() {
+            return Err(WeightsError::Shape {
+                name: name.clone(),
+                expected: view.shape().to_vec(),
+                found: vec![values.len()],
+            });
+        }
+        let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        replaced.push((name.clone(), view.shape().to_vec(), data));
+    }
+    if !missing.is_empty() {
+        return Err(WeightsError::Missing(missing));
+    }
+    let is_replaced = |name: &str| {
+        replace.contains_key(name)
+            || name
+                .strip_suffix(SCALE_SUFFIX)
+                .is_some_and(|base| replace.contains_key(base))
+    };
+    for (name, view) in file.tensors() {
+        if !is_replaced(&name) {
+            views.push((name, view));
+        }
+    }
+    for (name, shape, data) in &replaced {
+        let view = TensorView::new(Dtype::F32, shape.clone(), data)
+            .map_err(|e| WeightsError::Format(e.to_string()))?;
+        views.push((name.clone(), view));
+    }
+    let mut header: HashMap<String, String> = metadata.clone().into_iter().collect();
+    for key in [CONFIG_KEY, FORMAT_KEY, MEMBERS_KEY] {
+        match info.metadata.get(key) {
+            Some(value) => header.insert(key.into(), value.clone()),
+            None => header.remove(key),
+        };
+    }
+    safetensors::serialize(views, Some(header)).map_err(|e| WeightsError::Format(e.to_string()))
+}
+
 /// `model`'s tensors as `(prefix + golden name, type, shape, bytes)`.
 fn member_tensors(
     model: &Model,

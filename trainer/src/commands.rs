@@ -10,6 +10,7 @@ pub mod ism;
 pub mod predict;
 pub mod simulate;
 pub mod train;
+pub mod tune;
 
 use std::fmt;
 use std::io::Write as _;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use flate2::read::MultiGzDecoder;
 use promoscope_model::encoding::{base_of, encode_into, fits, write_one_hot};
+pub use promoscope_model::measurements::held_out;
+use promoscope_model::measurements::{MeasurementError, MeasurementReader, VALUE_COLUMN};
 use promoscope_model::records::{Header, LineError, Parser, Record};
 
 /// Sequences as base codes (`seq_len` bytes a row, short rows padded with
@@ -119,15 +121,6 @@ impl Dataset {
     }
 }
 
-/// Whether a sequence is held out by `--holdout percent`: the CRC-32 (zlib's)
-/// of its letters in upper case, mod 100, is below `percent`. The split
-/// depends on the sequence alone, not on file order or a seed, so every run,
-/// tool and file holds out the same sequences; `scripts/baseline_kmer.py`
-/// applies the same rule.
-pub fn held_out(upper_case_letters: &[u8], percent: u32) -> bool {
-    crc32fast::hash(upper_case_letters) % 100 < percent
-}
-
 /// Opens `path` (`-` for stdin), decompressing `.gz`.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -143,8 +136,9 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     })
 }
 
-/// Reads a training file. A malformed line is an error naming file and line,
-/// unless `skip_bad_lines`, which skips it and reports it.
+/// Reads a training file ([`MeasurementReader`]: the page's reader too). A
+/// malformed line is an error naming file and line, unless `skip_bad_lines`,
+/// which skips it and reports it.
 pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Dataset, ReadReport)> {
     let mut reader = open(path)?;
     let mut data = Dataset {
@@ -152,7 +146,7 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
         ..Dataset::default()
     };
     let mut report = ReadReport::default();
-    let mut columns = Columns::dream();
+    let mut rows = MeasurementReader::new(VALUE_COLUMN);
     // One line buffer and one code buffer for the whole file: no allocation a line.
     let mut line = String::new();
     let mut codes = Vec::with_capacity(seq_len);
@@ -164,88 +158,25 @@ pub fn read(path: &Path, seq_len: usize, skip_bad_lines: bool) -> Result<(Datase
         if read == 0 {
             break;
         }
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        if number == 1
-            && let Some(header) = Header::detect(line)
-        {
-            columns =
-                Columns::from_header(&header).with_context(|| format!("{}:1", path.display()))?;
-            continue;
-        }
-        match parse_line(line, &columns, &mut codes) {
+        let row = match rows.line(number, line.trim_end_matches('\n')) {
+            Ok(None) => continue,
+            Ok(Some(row)) => {
+                codes.clear();
+                encode_into(row.sequence, &mut codes)
+                    .map(|()| row)
+                    .map_err(|e| e.to_string())
+            }
+            Err(MeasurementError::Row(problem)) => Err(problem),
+            Err(header) => bail!("{}:{number}: {header}", path.display()),
+        };
+        match row {
             Ok(..) if fits(&codes, seq_len).is_err() => report.too_long += 1,
-            Ok((label, subset)) => data.push(&codes, label, subset),
+            Ok(row) => data.push(&codes, row.value, row.subset),
             Err(problem) if skip_bad_lines => report.bad_lines.push((number, problem)),
             Err(problem) => bail!("{}:{number}: {problem}", path.display()),
         }
     }
     Ok((data, report))
-}
-
-/// Where the fields of a line are.
-struct Columns {
-    sequence: usize,
-    expression: usize,
-    subset: Option<usize>,
-    separator: char,
-}
-
-impl Columns {
-    /// `SEQUENCE<TAB>EXPRESSION`, the DREAM format.
-    fn dream() -> Self {
-        Columns {
-            sequence: 0,
-            expression: 1,
-            subset: None,
-            separator: '\t',
-        }
-    }
-
-    /// From a `sequence,expression[,subset]` header (any order).
-    fn from_header(header: &Header) -> Result<Self> {
-        let need = |name: &str| {
-            header
-                .column(name)
-                .with_context(|| format!("header has no {name:?} column"))
-        };
-        Ok(Columns {
-            sequence: need("sequence")?,
-            expression: need("expression")?,
-            subset: header.column("subset"),
-            separator: header.separator,
-        })
-    }
-}
-
-/// The label and subset of a line; its sequence's codes replace `codes`.
-fn parse_line<'a>(
-    line: &'a str,
-    columns: &Columns,
-    codes: &mut Vec<u8>,
-) -> Result<(f32, Option<&'a str>), String> {
-    let fields: Vec<&str> = line.split(columns.separator).collect();
-    let field = |i: usize, name: &str| {
-        fields
-            .get(i)
-            .map(|f| f.trim())
-            .filter(|f| !f.is_empty())
-            .ok_or_else(|| format!("missing {name} field"))
-    };
-    let sequence = field(columns.sequence, "sequence")?;
-    let expression = field(columns.expression, "expression")?;
-    let subset = columns.subset.map(|i| field(i, "subset")).transpose()?;
-    codes.clear();
-    encode_into(sequence, codes).map_err(|e| e.to_string())?;
-    let label: f32 = expression
-        .parse()
-        .map_err(|_| format!("expression {expression:?} is not a number"))?;
-    if !label.is_finite() {
-        return Err(format!("expression {expression:?} is not finite"));
-    }
-    Ok((label, subset))
 }
 
 /// Sequence pairs (the DREAM SNV and motif subsets): row i of `alt` pairs with
@@ -267,20 +198,18 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         None => bail!("{}: empty pairs file", path.display()),
     };
     let header = Header::read(&header);
-    let find = |name: &str| {
-        header
-            .column(name)
-            .with_context(|| format!("{}:1: pairs header has no {name:?} column", path.display()))
+    let side = |prefix: &str| {
+        if header.column("subset").is_none() {
+            bail!(
+                "{}:1: pairs header has no \"subset\" column",
+                path.display()
+            );
+        }
+        let (sequence, value) = (format!("{prefix}_sequence"), format!("{prefix}_expression"));
+        MeasurementReader::of_header(header.clone(), &sequence, &value)
+            .with_context(|| format!("{}:1: pairs", path.display()))
     };
-    let side = |prefix: &str| -> Result<Columns> {
-        Ok(Columns {
-            sequence: find(&format!("{prefix}_sequence"))?,
-            expression: find(&format!("{prefix}_expression"))?,
-            subset: Some(find("subset")?),
-            separator: header.separator,
-        })
-    };
-    let (alt_columns, ref_columns) = (side("alt")?, side("ref")?);
+    let sides = [side("alt")?, side("ref")?];
     let mut codes = Vec::with_capacity(seq_len);
     let empty = || Dataset {
         seq_len,
@@ -296,15 +225,15 @@ pub fn read_pairs(path: &Path, seq_len: usize) -> Result<Pairs> {
         if line.trim().is_empty() {
             continue;
         }
-        for (columns, data) in [
-            (&alt_columns, &mut pairs.alt),
-            (&ref_columns, &mut pairs.reference),
-        ] {
-            let (label, subset) = parse_line(line.trim_end_matches('\r'), columns, &mut codes)
-                .map_err(|problem| anyhow::anyhow!("{}:{number}: {problem}", path.display()))?;
-            fits(&codes, seq_len)
-                .map_err(|e| anyhow::anyhow!("{}:{number}: {e}", path.display()))?;
-            data.push(&codes, label, subset);
+        for (reader, data) in sides.iter().zip([&mut pairs.alt, &mut pairs.reference]) {
+            let located =
+                |problem: String| anyhow::anyhow!("{}:{number}: {problem}", path.display());
+            let row = reader.row(line.trim_end_matches('\r')).map_err(located)?;
+            codes.clear();
+            encode_into(row.sequence, &mut codes)
+                .and_then(|()| fits(&codes, seq_len))
+                .map_err(|e| located(e.to_string()))?;
+            data.push(&codes, row.value, row.subset);
         }
     }
     Ok(pairs)
@@ -478,7 +407,10 @@ mod tests {
         assert_eq!(pairs.alt.subsets, ["snv"]);
         let header = "alt_sequence,ref_sequence,alt_expression,ref_expression,subset\n";
         for (row, expected) in [
-            ("AC,AC,x,1,snv", "p.csv:2: expression \"x\" is not a number"),
+            (
+                "AC,AC,x,1,snv",
+                "p.csv:2: alt_expression \"x\" is not a number",
+            ),
             (
                 "AC,ACGTA,1,1,snv",
                 "p.csv:2: sequence of 5 bases is longer than the model's 4",

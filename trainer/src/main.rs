@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, design, evaluate, export, ism, predict, simulate, train};
+use crate::commands::{bench, design, evaluate, export, ism, predict, simulate, train, tune};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,7 @@ enum Command {
     Ism(ism::Args),
     Design(design::Args),
     Export(export::Args),
+    Tune(tune::Args),
     Bench(bench::Args),
     Simulate(simulate::Args),
 }
@@ -41,6 +42,7 @@ fn run() -> Result<ExitCode> {
         Command::Ism(args) => ism::run(args)?,
         Command::Design(args) => design::run(args)?,
         Command::Export(args) => export::run(args)?,
+        Command::Tune(args) => tune::run(args)?,
         Command::Simulate(args) => simulate::run(args)?,
     }
     Ok(ExitCode::SUCCESS)

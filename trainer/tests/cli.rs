@@ -1106,3 +1106,96 @@ fn an_ensemble_reports_its_spread_everywhere() {
         "{out:?}"
     );
 }
+
+/// `tune` (the page's quick fine-tuning): the tuned file's held-out scores,
+/// as `evaluate` computes them, are its report's; a table without the value
+/// column named is an error naming file and line; bad rows are left out,
+/// each named.
+#[test]
+fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("tiny.safetensors");
+    ok(&run_line(&format!(
+        "train --data {} --config tiny --epochs 1 --epoch-size 256 --batch-size 64 --fine-tune-epochs 0 --backend flex --out {}",
+        sample_slice(dir.path(), 300).display(),
+        dir.path().join("run").display()
+    )));
+    std::fs::copy(dir.path().join("run/last.safetensors"), &weights).unwrap();
+    // Another "assay": the sample's values, rescaled, under a header.
+    let text =
+        std::fs::read_to_string(shared_folder().join("data/dream2022_train_sample.txt")).unwrap();
+    let mut table = String::from("sequence,yfp\n");
+    let mut usable = 0u64;
+    for line in text.lines().skip(300).take(400) {
+        let (sequence, value) = line.split_once('\t').unwrap();
+        let value: f64 = value.parse().unwrap();
+        usable += u64::from(sequence.len() <= 111);
+        table.push_str(&format!("{sequence},{}\n", 100.0 + 3.0 * value));
+    }
+    table.push_str("ACGTX,1\n");
+    let data = dir.path().join("mine.csv");
+    std::fs::write(&data, &table).unwrap();
+    let tuned = dir.path().join("tuned.safetensors");
+    let run = run_line(&format!(
+        "tune --weights {} --data {} --value-column yfp --holdout 20 --backend flex --json --out {}",
+        weights.display(),
+        data.display(),
+        tuned.display()
+    ));
+    let report: serde_json::Value = serde_json::from_str(&ok(&run)).unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("mine.csv:402: invalid base 'X'"),
+        "{stderr}"
+    );
+    let held_out = report["held_out_rows"].as_u64().unwrap();
+    assert_eq!(report["training_rows"].as_u64().unwrap() + held_out, usable);
+    // The tuned model predicts on the new scale (the start's is DREAM's, ~10).
+    let tuned_pearson = report["tuned"]["pearson"].as_f64().unwrap();
+    let mean = |key: &str| {
+        let values: Vec<f64> = serde_json::from_value(report[key].clone()).unwrap();
+        values.iter().sum::<f64>() / values.len() as f64
+    };
+    let (predicted, measured) = (mean("tuned_predictions"), mean("measured"));
+    assert!(
+        measured > 100.0 && (predicted - measured).abs() < 5.0,
+        "{predicted} vs {measured}"
+    );
+    assert!(mean("start_predictions") < 50.0);
+    // `evaluate` reads the tuned file and gives the report's figures.
+    let renamed = dir.path().join("expression.csv");
+    let table = table
+        .replace("sequence,yfp\n", "sequence,expression\n")
+        .replace("ACGTX,1\n", "");
+    std::fs::write(&renamed, table).unwrap();
+    let evaluated: serde_json::Value = serde_json::from_str(&ok(&run_line(&format!(
+        "evaluate --weights {} --backend flex --json --holdout 20 --data {}",
+        tuned.display(),
+        renamed.display()
+    ))))
+    .unwrap();
+    assert_eq!(evaluated["overall"]["n"].as_u64().unwrap(), held_out);
+    let pearson = evaluated["overall"]["pearson"].as_f64().unwrap();
+    assert!(
+        (pearson - tuned_pearson).abs() < 1e-4,
+        "{pearson} vs {tuned_pearson}"
+    );
+    // A header without the column asked for: an error naming file and line,
+    // and no file written.
+    let missing = dir.path().join("missing.safetensors");
+    let failed = run_line(&format!(
+        "tune --weights {} --data {} --backend flex --out {}",
+        weights.display(),
+        data.display(),
+        missing.display()
+    ));
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains(
+            "mine.csv:1: header has no \"expression\" column (its columns: sequence, yfp)"
+        ),
+        "{stderr}"
+    );
+    assert!(!missing.exists());
+}

@@ -67,14 +67,18 @@ pub struct Head {
 impl Head {
     /// Applies the head.
     pub fn forward(&self, h: Tensor<3>) -> Tensor<2> {
+        self.out.forward(self.hidden(h))
+    }
+
+    /// The last hidden layer, `[batch, width]`: what `out` reads (quick
+    /// fine-tuning re-fits `out` on it, [`crate::tune`]).
+    pub fn hidden(&self, h: Tensor<3>) -> Tensor<2> {
         let [batch, length, channels] = h.dims();
         let z = h.reshape([batch, length * channels]);
         let z = self
             .dropout
             .forward(relu(self.bn1.forward(self.fc1.forward(z))));
-        let z = self
-            .dropout
-            .forward(relu(self.bn2.forward(self.fc2.forward(z))));
-        self.out.forward(z)
+        self.dropout
+            .forward(relu(self.bn2.forward(self.fc2.forward(z))))
     }
 }

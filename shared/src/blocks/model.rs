@@ -151,8 +151,21 @@ impl Model {
     pub fn forward_observed(
         &self,
         x: Tensor<3>,
-        mut observe: impl FnMut(Stage, &Tensor<3>),
+        observe: impl FnMut(Stage, &Tensor<3>),
     ) -> Tensor<2> {
+        self.head.forward(self.trunk(x, observe))
+    }
+
+    /// The head's last hidden layer and the prediction made from it, side by
+    /// side: `[batch, head_width + 1]` (what quick fine-tuning reads).
+    pub fn hidden_and_output(&self, x: Tensor<3>) -> Tensor<2> {
+        let hidden = self.head.hidden(self.trunk(x, |_, _| {}));
+        let output = self.head.out.forward(hidden.clone());
+        Tensor::cat(vec![hidden, output], 1)
+    }
+
+    /// Everything before the head: the stem, the blocks and the transformer.
+    fn trunk(&self, x: Tensor<3>, mut observe: impl FnMut(Stage, &Tensor<3>)) -> Tensor<3> {
         assert_shape!(x, [_, _, 4]);
         let mut h = x;
         let stages: [(Stage, &dyn Fn(Tensor<3>) -> Tensor<3>); 5] = [
@@ -166,7 +179,7 @@ impl Model {
             h = apply(h);
             observe(stage, &h);
         }
-        self.head.forward(h)
+        h
     }
 }
 
