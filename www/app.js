@@ -5,6 +5,7 @@ import * as design from './modules/design.js';
 import * as model from './modules/model.js';
 import * as mutagenesis from './modules/mutagenesis.js';
 import * as score from './modules/score.js';
+import * as train from './modules/train.js';
 
 for (const tab of document.querySelectorAll('[role=tab]')) {
   tab.addEventListener('click', () => {
@@ -20,6 +21,7 @@ model.init();
 score.init();
 mutagenesis.init();
 design.init();
+train.init();
 offlineCache()
   .then(() => model.loadDemo())
   .catch((err) => { model.showModelError(err); model.setStatus('No model loaded', 'error'); });

@@ -10,9 +10,12 @@
 //               {id, type: 'designStart', spec} | {id, type: 'designAsk'}
 //               {id, type: 'designScore', batch, start, end}
 //               {id, type: 'designTell', predictions} | {id, type: 'designResult'}
+//               {id, type: 'parseMeasurements', text, value} | {id, type: 'hidden', sequences}
+//               {id, type: 'tuneSplit', sequences, values, holdout}
+//               {id, type: 'tuneQuick', sequences, values, hidden, holdout, source, date}
 // Messages out: {id, type: 'done', result} | {id, type: 'error', message}
 importScripts('promoscope-wasm.js');
-const { Promoscope, parseSequences, reverseComplement } = wasm_bindgen;
+const { Promoscope, parseMeasurements, parseSequences, reverseComplement } = wasm_bindgen;
 let init;
 const wasmReady = new Promise((resolve) => { init = resolve; })
   .then((module) => wasm_bindgen({ module_or_path: module }));
@@ -107,6 +110,28 @@ const JOBS = {
   designResult() {
     requireModel();
     return model.designResult();
+  },
+
+  // Fine-tuning (the Train tab): a table of measurements read by promoscope's
+  // reader (the CLI's), every row's hidden layer (any worker, a part each),
+  // then the quick fit in workers[0], which answers with the new model's file.
+  parseMeasurements({ text, value }) {
+    requireModel();
+    return parseMeasurements(text, seqLen, value || '');
+  },
+
+  async hidden({ sequences }) {
+    requireModel();
+    return model.hidden(sequences);
+  },
+
+  tuneSplit({ sequences, values, holdout }) {
+    return Promoscope.tuneSplit(sequences, values, holdout);
+  },
+
+  tuneQuick({ sequences, values, hidden, holdout, source, date }) {
+    requireModel();
+    return model.tuneQuick(sequences, values, hidden, holdout, source, date);
   },
 };
 

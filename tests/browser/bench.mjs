@@ -2,22 +2,25 @@
 // model's load (navigation to "ready"), scoring a batch of real sequences on
 // the Score tab (click to drawn table), and the ISM of the page's 110-bp
 // example (click to drawn heat map) and designs from it (click to drawn table,
-// greedy and evolutionary: sequences scored per second), each timed from Node
-// and repeated.
+// greedy and evolutionary: sequences scored per second) and quick fine-tuning
+// on the Train tab (the first --tune rows of DATA, 10% held out: click to the
+// tuned model ready), each timed from Node and repeated.
 // A benchmark, not a test: it prints a Markdown table (and appends it to
 // --out) and checks nothing but that each step finished.
 // Usage (scripts/bench-page.sh builds the page first):
 //   node bench.mjs DIST DATA [--backends cpu,webgpu] [--sequences 1000]
-//     [--repeats 3] [--workers N] [--out FILE]
+//     [--repeats 3] [--workers N] [--tune 5000] [--out FILE]
 // DATA: DREAM lines (`SEQUENCE<TAB>EXPRESSION`); the first --sequences of at
 // most 111 bases are scored. `webgpu` forces burn's wgpu backend on whatever
 // adapter Chromium has (with --enable-unsafe-webgpu; on a machine without a
 // GPU that is SwiftShader, a CPU rasteriser: use few sequences there).
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { design, ism, launch, ready, score, serve } from './harness.mjs';
+import { design, fineTune, ism, launch, loadMeasurements, ready, score, serve } from './harness.mjs';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,6 +29,7 @@ const { values: opts, positionals } = parseArgs({
     sequences: { type: 'string', default: '1000' },
     repeats: { type: 'string', default: '3' },
     workers: { type: 'string' },
+    tune: { type: 'string', default: '5000' },
     out: { type: 'string' },
   },
 });
@@ -36,6 +40,9 @@ const repeats = Number(opts.repeats);
 const sequences = (await readFile(data, 'utf8')).split('\n')
   .map((line) => line.split('\t')[0].trim()).filter((s) => s && s.length <= 111).slice(0, count);
 if (sequences.length < count) throw new Error(`${data}: only ${sequences.length} sequences of at most 111 bases`);
+const tuneRows = Number(opts.tune);
+const tuneFile = join(await mkdtemp(join(tmpdir(), 'promoscope-bench-')), `first-${tuneRows}.txt`);
+await writeFile(tuneFile, `${(await readFile(data, 'utf8')).split('\n').filter((l) => l.trim()).slice(0, tuneRows).join('\n')}\n`);
 
 // Greedy: 3 rounds of every substitution (incremental, as ISM); evolve: a
 // population of 64 over 3 generations (whole sequences).
@@ -98,7 +105,17 @@ try {
         console.log(`   design (${strategy}): ${d.scored} sequences in ${d.seconds.toFixed(2)} s`);
       }
     }
-    columns.push({ status, loads, rates, isms, designs, example, cells });
+    const tunes = [];
+    for (let run = 0; run < repeats; run += 1) {
+      const problem = await loadMeasurements(page, tuneFile);
+      if (problem) throw new Error(`fine-tuning: ${problem}`);
+      const { seconds, scores } = await fineTune(page, `first-${tuneRows}.txt`, 10);
+      tunes.push(seconds);
+      console.log(`   quick fine-tuning on ${tuneRows} rows: ${seconds.toFixed(1)} s (held-out Pearson ${scores.map((r) => r[0].toFixed(3)).join(' / ')})`);
+      await page.click('#restore-model');
+      await ready(page, 'demo model');
+    }
+    columns.push({ status, loads, rates, isms, designs, tunes, example, cells });
     await browser.close();
   }
 } finally {
@@ -120,6 +137,7 @@ const lines = [
   `| ISM of the ${columns[0].example.length}-bp example, ${columns[0].cells} substitutions (click to drawn heat map) | ${columns.map((c) => cell(c.isms, 's', 2)).join(' | ')} |`,
   `| design from the example, greedy, 3 rounds (sequences scored per second, click to drawn table) | ${columns.map((c) => cell(c.designs.greedy, 'seq/s', 0)).join(' | ')} |`,
   `| design from the example, evolutionary, population 64, 3 generations (same) | ${columns.map((c) => cell(c.designs.evolve, 'seq/s', 0)).join(' | ')} |`,
+  `| quick fine-tuning on ${tuneRows.toLocaleString('en-US')} rows of DATA, 10% held out (click to the tuned model ready) | ${columns.map((c) => cell(c.tunes, 's', 1)).join(' | ')} |`,
   '',
 ];
 console.log(lines.join('\n'));

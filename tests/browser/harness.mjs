@@ -119,3 +119,28 @@ export async function design(page, form) {
   const spec = await page.$eval('#design-results', (e) => (e.hidden ? null : e.dataset.spec));
   return { seconds, problem, designs, scored, spec };
 }
+
+/** Loads a table of measurements into the Train tab (waiting until it is
+ * read: the run button enabled, or a problem shown); the problem, or null. */
+export async function loadMeasurements(page, path) {
+  await page.click('#tab-train');
+  await page.setInputFiles('#train-file', path);
+  await page.waitForFunction(() => !document.querySelector('#run-train').disabled
+    || !document.querySelector('#train-problem').hidden, null, { timeout: 120_000 });
+  return page.$eval('#train-problem', (e) => (e.hidden ? null : e.textContent));
+}
+
+/** Quick fine-tuning of the loaded table with `holdout` percent held out,
+ * until the tuned model (named after `file`) is ready: the seconds from the
+ * click and the report's [Pearson, Spearman] rows (before, after, ridge). */
+export async function fineTune(page, file, holdout) {
+  // The split is checked as the share is typed (the button waits for it).
+  await page.fill('#train-holdout', String(holdout));
+  const started = Date.now();
+  await page.click('#run-train');
+  await ready(page, `tuned on ${file}`);
+  const seconds = (Date.now() - started) / 1000;
+  const scores = await page.$$eval('#train-report tbody tr',
+    (all) => all.map((r) => [Number(r.dataset.pearson), Number(r.dataset.spearman)]));
+  return { seconds, scores };
+}

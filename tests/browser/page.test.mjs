@@ -4,7 +4,7 @@
 // Usage: node page.test.mjs DIST EXPECTED.json ARTIFACTS_DIR WORK_DIR
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { design, ism, launch, ready, score, serve, spreads } from './harness.mjs';
+import { design, fineTune, ism, launch, loadMeasurements, ready, score, serve, spreads } from './harness.mjs';
 
 const [dist, expectedPath, artifacts, work] = process.argv.slice(2);
 const expected = JSON.parse(await readFile(expectedPath, 'utf8'));
@@ -99,6 +99,9 @@ async function scenario(label, backend, flags, onCpu) {
   for (const wanted of onCpu ? expected.design_cpu : expected.design_webgpu) await checkDesign(page, wanted);
   await page.locator('#design-results').screenshot({ path: join(artifacts, `design-${name}.png`) });
 
+  await checkFineTune(page, onCpu ? expected.tune_cpu : expected.tune_webgpu, name, onCpu);
+  if (onCpu) await page.locator('#train-results').screenshot({ path: join(artifacts, `train-${name}.png`) });
+
   if (onCpu) {
     await badDesign(page);
     await cancelIsm(page, want.sequence);
@@ -130,6 +133,69 @@ async function checkDesign(page, wanted) {
   compare(`${label}: predictions`, got.designs.map((d) => d.prediction), wanted.designs.map((d) => d.prediction));
   compare(`${label}: spreads`, got.designs.map((d) => d.sd), wanted.designs.map((d) => d.sd));
   console.log(`     ${label}: ${got.scored} sequences in ${got.seconds.toFixed(1)} s`);
+}
+
+// Quick fine-tuning in the Train tab: bad tables refused with a message and
+// nothing changed; Cancel keeps the model; the run gives the native split and report
+// and makes the tuned model the active one, which scores as natively; its
+// download is left in `work` for browser.rs to read natively; "go back"
+// restores the demo model.
+async function checkFineTune(page, want, name, full) {
+  const problem = () => page.$eval('#train-problem', (e) => (e.hidden ? null : e.textContent));
+  if (full) {
+    const bad = [
+      ['no-values.csv', 'sequence\nACGT\n', /header has no "expression" column \(its columns: sequence\)/],
+      ['words.tsv', 'sequence\tyfp\nACGT\thigh\nACGA\tlow\n', /too few rows for the split: 0 to train on/],
+      ['short.tsv', 'ACGT\t1\nACGA\t2\nTTTT\t3\n', /too few rows for the split/],
+    ];
+    for (const [file, text, pattern] of bad) {
+      const path = join(work, file);
+      await writeFile(path, text);
+      const message = await loadMeasurements(page, path);
+      const disabled = await page.$eval('#run-train', (e) => e.disabled);
+      check(pattern.test(message ?? '') && disabled, `a bad table (${file}) is refused: ${message}`);
+    }
+    const status = await page.textContent('#status');
+    check(status.includes('demo model'), `bad tables leave the model as it was: ${status}`);
+  }
+  await loadMeasurements(page, want.path);
+  const read = await page.textContent('#train-read');
+  check(read.includes(`${want.rows} sequences with values from column "yfp"`) && read.includes(`${want.refused} line(s) refused`),
+    `the table as read: ${read}`);
+  if (full) {
+    await page.click('#run-train');
+    await page.click('#train .cancel');
+    await page.waitForSelector('#train-problem:not([hidden])', { timeout: 120_000 });
+    const message = await problem();
+    check(/cancelled: demo model stays the active model/.test(message ?? '') && (await page.textContent('#status')).includes('demo model'),
+      `Cancel keeps the model: ${message}`);
+  }
+  const { seconds, scores: rows } = await fineTune(page, want.name, want.holdout);
+  const split = await page.textContent('#train-split');
+  check(split.includes(`${want.training_rows.toLocaleString('en')} rows to train on, ${want.held_out_rows.toLocaleString('en')} held out`),
+    `the split is the native one: ${split}`);
+  compare(`quick fine-tuning (${name}): Pearson and Spearman before, after and of the ridge vs native`, rows.flat(), want.scores.flat());
+  console.log(`     quick fine-tuning on ${want.rows} rows in ${seconds.toFixed(1)} s: Pearson ${rows.map((r) => r[0].toFixed(3)).join(' / ')}`);
+  // The page's fit and the native one start from hidden layers that differ
+  // in rounding (wasm's and native flex's sums), and a lightly penalised
+  // ridge passes that on to its weights: the two tuned models agree to 1e-3.
+  // The page's own file read natively gives the page's numbers to the
+  // tolerance (browser.rs, after this script).
+  const count = want.predictions.length;
+  const scores = await score(page, expected.sequences.slice(0, count));
+  const near = (label, got, native) => {
+    const diff = Math.max(...got.map((g, i) => Math.abs(g - native[i])));
+    check(got.length === native.length && diff <= 1e-3, `${label}: largest |difference| ${diff.toExponential(2)} (tolerance 1e-3)`);
+  };
+  near(`the fine-tuned model (${name}) scores as the one tuned natively`, scores, want.predictions);
+  near(`the fine-tuned model's spreads (${name}) vs native`, (await spreads(page)).values, want.spreads);
+  await writeFile(join(work, `tuned-${name}.json`), JSON.stringify(scores));
+  await page.click('#tab-train');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
+  await download.saveAs(join(work, `tuned-${name}.safetensors`));
+  await page.click('#restore-model');
+  await ready(page, 'demo model');
+  check(!(await page.textContent('#status')).includes('tuned'), 'going back restores the model before fine-tuning');
 }
 
 // Impossible constraints: a message before any work.

@@ -12,6 +12,8 @@ use burn::prelude::*;
 use promoscope_model::design::{self, Design, DesignSpec};
 use promoscope_model::encoding::{Flanks, one_hot};
 use promoscope_model::ism::Mutagenesis;
+use promoscope_model::measurements::MeasurementTable;
+use promoscope_model::tune::{self, QuickInput};
 use promoscope_model::{Ensemble, Prediction, weights};
 use promoscope_tests::{golden_bytes, golden_tensor, team_folder};
 use safetensors::SafeTensors;
@@ -86,6 +88,65 @@ fn designed(
     serde_json::json!({ "form": form, "spec": written, "designs": designs, "scored": result.scored })
 }
 
+/// A table for the Train tab: the first `rows` Vaishnav et al. 2022
+/// measurements (defined medium) under a header `id, sequence, yfp` (no
+/// `expression`: the page must offer `yfp`), with a bad base and a sequence
+/// too long among them; and what quick fine-tuning of `model` on it gives
+/// natively: the report's figures and the tuned model's predictions for
+/// `sequences`.
+fn tuned(
+    model_bytes: &[u8],
+    model: &Ensemble,
+    work: &Path,
+    name: &str,
+    rows: usize,
+    holdout: u32,
+    sequences: &[&str],
+) -> serde_json::Value {
+    let data =
+        std::fs::read_to_string(team_folder().join("data/vaishnav2022_defined_sswm_drift.txt"))
+            .unwrap();
+    let mut text = String::from("id\tsequence\tyfp\n");
+    for (i, line) in data.lines().take(rows).enumerate() {
+        let (sequence, value) = line.split_once('\t').unwrap();
+        text.push_str(&format!("v{i}\t{sequence}\t{value}\n"));
+    }
+    text.push_str("bad\tACGTXACGT\t1.0\nlong\t");
+    text.push_str(&"A".repeat(130));
+    text.push_str("\t2.0\n");
+    let path = work.join(name);
+    std::fs::write(&path, &text).unwrap();
+    let seq_len = weights::read_info(model_bytes).unwrap().config.seq_len;
+    let table = MeasurementTable::parse(&text, "yfp", seq_len).unwrap();
+    assert_eq!(table.problems.len(), 2);
+    let x = Tensor::<3>::from_data(one_hot(&table.sequences, seq_len).unwrap(), &Device::flex());
+    let hidden: Vec<f32> = model
+        .each(|m| Ok::<_, ()>(m.hidden_and_output(x.clone())))
+        .unwrap()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    let tuned = tune::quick(QuickInput {
+        bytes: model_bytes,
+        hidden: &hidden,
+        table: &table,
+        holdout,
+        source: name,
+        date: "today",
+    })
+    .unwrap();
+    let (tuned_model, _) = weights::load_ensemble(&tuned.bytes, &Device::flex()).unwrap();
+    let (predictions, spreads) = predict(&tuned_model, sequences, seq_len);
+    let report = &tuned.report;
+    let scores = [report.start, report.tuned, report.ridge].map(|s| [s.pearson, s.spearman]);
+    serde_json::json!({
+        "path": path, "name": name, "rows": table.len(), "refused": table.problems.len(), "holdout": holdout,
+        "training_rows": report.training_rows, "held_out_rows": report.held_out_rows,
+        "scores": scores,
+        "predictions": predictions, "spreads": spreads,
+    })
+}
+
 fn run(command: &mut Command, what: &str) {
     let status = command
         .status()
@@ -107,6 +168,7 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
     let sequences: Vec<&str> = info.metadata["sequences"].split('|').collect();
     let (_, golden_output) = golden_tensor(&file, "trace.output");
 
+    let work = tempfile::tempdir().unwrap();
     let demo_path = repo.join("www/demo.safetensors");
     let demo_bytes = std::fs::read(&demo_path).unwrap();
     let (demo, demo_info) = weights::load_ensemble(&demo_bytes, &Device::flex()).unwrap();
@@ -166,9 +228,12 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
             "strategy": { "name": "evolve", "population": 6, "generations": 1 },
             "seed": 2, "keep": 3,
         }))],
+        // Quick fine-tuning: 300 rows on the CPU path; on SwiftShader (seconds
+        // a sequence) 35, 10 of them held out by the 40% rule.
+        "tune_cpu": tuned(&demo_bytes, &demo, work.path(), "tune.tsv", 300, 20, &sequences),
+        "tune_webgpu": tuned(&demo_bytes, &demo, work.path(), "tune-small.tsv", 35, 40, &sequences[..2]),
         "tolerance": 1e-4,
     });
-    let work = tempfile::tempdir().unwrap();
     let expected_path = work.path().join("expected.json");
     std::fs::write(&expected_path, expected.to_string()).unwrap();
     let artifacts = repo.join("target/browser-artifacts");
@@ -183,7 +248,27 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
             .arg(work.path()),
         "the browser test",
     );
+    // The fine-tuned models the page downloaded predict, natively, what the
+    // page showed for them (the page checked those against native tuning).
+    for backend in ["cpu", "webgpu"] {
+        let want = &expected[format!("tune_{backend}")];
+        let bytes = std::fs::read(work.path().join(format!("tuned-{backend}.safetensors")))
+            .expect("the page's fine-tuned model was downloaded");
+        let (model, _) = weights::load_ensemble(&bytes, &Device::flex()).unwrap();
+        let count = want["predictions"].as_array().unwrap().len();
+        let (got, _) = predict(&model, &sequences[..count], seq_len);
+        let page: Vec<f32> = serde_json::from_str(
+            &std::fs::read_to_string(work.path().join(format!("tuned-{backend}.json"))).unwrap(),
+        )
+        .unwrap();
+        let diff = promoscope_model::metrics::max_abs_diff(&got, &page);
+        assert!(
+            diff <= 1e-4,
+            "{backend}: the downloaded model natively vs the page: {diff}"
+        );
+    }
     for shot in [
+        "train-cpu.png",
         "score-cpu.png",
         "ism-cpu.png",
         "score-webgpu.png",

@@ -15,7 +15,9 @@ use promoscope_model::design::{Batch, Design, DesignSpec};
 use promoscope_model::device::{DeviceError, select_device_async};
 use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
+use promoscope_model::measurements::{MeasurementTable, value_column};
 use promoscope_model::records::{self, Record};
+use promoscope_model::tune::{self, QuickInput};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Ensemble, Prediction, SelectedDevice};
 use serde::Serialize;
@@ -90,6 +92,28 @@ pub fn parse_sequences(
     to_js(&Parsed { records, problems })
 }
 
+/// A table of measured sequences for a model reading `seq_len` bases
+/// (`promoscope tune`'s reader, [`MeasurementTable`]): `{columns, value,
+/// sequences, values, lines, problems: [{line, problem}]}`; `value` is the
+/// column read, `value` as given or, when blank, the one the table offers
+/// ([`value_column`]). A header without that column is an error naming its
+/// columns.
+#[wasm_bindgen(js_name = parseMeasurements)]
+pub fn parse_measurements(text: &str, seq_len: usize, value: &str) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Parsed {
+        #[serde(flatten)]
+        table: MeasurementTable,
+        value: String,
+    }
+    let value = match value.trim() {
+        "" => value_column(text),
+        name => name.to_string(),
+    };
+    let table = MeasurementTable::parse(text, &value, seq_len)?;
+    to_js(&Parsed { table, value })
+}
+
 /// The reverse complement of a sequence (`N` stays `N`).
 #[wasm_bindgen(js_name = reverseComplement)]
 pub fn reverse_complement(sequence: &str) -> Result<String, JsError> {
@@ -113,9 +137,11 @@ struct Description {
     metadata: BTreeMap<String, String>,
 }
 
-/// A loaded model on its device, and the design in progress, if any.
+/// A loaded model on its device (and its file, which fine-tuning rewrites),
+/// and the design in progress, if any.
 #[wasm_bindgen]
 pub struct Promoscope {
+    bytes: Vec<u8>,
     ensemble: Ensemble,
     info: WeightsInfo,
     selected: SelectedDevice,
@@ -148,6 +174,7 @@ impl Promoscope {
         let (ensemble, info) = weights::load_ensemble(&bytes, &selected.device)
             .map_err(|e| JsError::new(&format!("not a promoscope weights file: {e}")))?;
         Ok(Promoscope {
+            bytes,
             ensemble,
             info,
             selected,
@@ -187,6 +214,62 @@ impl Promoscope {
             mean: rows.iter().map(|p| p.mean).collect(),
             sd: rows.iter().map(|p| p.sd).collect(),
         })
+    }
+
+    /// The head's last hidden layer and the prediction of every member for
+    /// `sequences`: `rows × members × (head_width + 1)` values, what
+    /// `tuneQuick` reads (scored in parts over the workers).
+    pub async fn hidden(&self, sequences: Vec<String>) -> Result<Vec<f32>, JsError> {
+        let x = one_hot(&sequences, self.info.config.seq_len)?;
+        let x = Tensor::<3>::from_data(x, &self.selected.device);
+        read(
+            self.ensemble
+                .each(|m| Ok::<_, JsError>(m.hidden_and_output(x.clone())))?,
+        )
+        .await
+    }
+
+    /// How `holdout` percent splits the rows `sequences`/`values`:
+    /// `[training, held out]` counts, or why they cannot be fine-tuned on.
+    #[wasm_bindgen(js_name = tuneSplit)]
+    pub fn tune_split(
+        sequences: Vec<String>,
+        values: Vec<f32>,
+        holdout: u32,
+    ) -> Result<Vec<usize>, JsError> {
+        let (train, test) = tune::split(&measured(sequences, values)?, holdout)?;
+        Ok(vec![train.len(), test.len()])
+    }
+
+    /// Quick fine-tuning ([`tune::quick`], as `promoscope tune`) of this
+    /// model on the rows `sequences`/`values` (from `parseMeasurements`),
+    /// given their `hidden` layers in order: `{report, bytes}`, the report
+    /// on the rows held out by the `holdout` percent rule and the new
+    /// model's `.safetensors`, its card naming `source` and `date`.
+    #[wasm_bindgen(js_name = tuneQuick)]
+    pub fn tune_quick(
+        &self,
+        sequences: Vec<String>,
+        values: Vec<f32>,
+        hidden: Vec<f32>,
+        holdout: u32,
+        source: String,
+        date: String,
+    ) -> Result<JsValue, JsError> {
+        let table = measured(sequences, values)?;
+        let tuned = tune::quick(QuickInput {
+            bytes: &self.bytes,
+            hidden: &hidden,
+            table: &table,
+            holdout,
+            source: &source,
+            date: &date,
+        })?;
+        let result = to_js(&tuned.report)?;
+        let bytes = js_sys::Uint8Array::from(tuned.bytes.as_slice());
+        js_sys::Reflect::set(&result, &JsValue::from_str("bytes"), &bytes)
+            .map_err(|_| JsError::new("could not hand the fine-tuned model to the page"))?;
+        Ok(result)
     }
 
     /// Rows of the ISM batch of `sequence`: the reference and each substitution.
@@ -349,6 +432,22 @@ impl Promoscope {
     fn mutagenesis(&self, sequence: &str) -> Result<Mutagenesis, JsError> {
         Ok(Mutagenesis::new(sequence, self.info.config.seq_len)?)
     }
+}
+
+/// Rows of measured sequences handed back by the page.
+fn measured(sequences: Vec<String>, values: Vec<f32>) -> Result<MeasurementTable, JsError> {
+    if sequences.len() != values.len() {
+        return Err(JsError::new(&format!(
+            "{} sequences and {} values",
+            sequences.len(),
+            values.len()
+        )));
+    }
+    Ok(MeasurementTable {
+        sequences,
+        values,
+        ..MeasurementTable::default()
+    })
 }
 
 /// Predictions back from the device (asynchronously: WebGPU cannot block).

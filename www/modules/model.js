@@ -5,6 +5,7 @@ import { init as startWorkers, staff, stopRunning, workers } from './pool.js';
 const params = new URLSearchParams(location.search);
 let model = null; // describe() of the active model
 let modelName = '';
+let modelBytes = null; // its file, for going back to it
 
 // The constant flanks the active model reads around its variable region:
 // its metadata's `flank_5` and `flank_3`, else the DREAM plasmid's (decided
@@ -17,6 +18,11 @@ export function flanks() {
 // predictions have a spread (their standard deviation), or 1.
 export function members() {
   return model.members;
+}
+
+// The active model's name and file (a copy of it).
+export function active() {
+  return { name: modelName, bytes: modelBytes.slice(0) };
 }
 
 export function init() {
@@ -36,6 +42,8 @@ export function setStatus(text, state) {
   status.dataset.state = state;
 }
 
+// Loads a model into every worker; on failure the previous one stays active
+// and the error shows (`true` when it loaded).
 export async function loadModel(bytes, name) {
   setStatus(`Loading ${name}…`, 'loading');
   $('#model-error').hidden = true;
@@ -43,17 +51,20 @@ export async function loadModel(bytes, name) {
     startWorkers();
     await stopRunning();
     const copy = bytes.slice(0); // workers[0] takes `bytes` itself
+    const kept = bytes.slice(0);
     const description = await workers[0].call('load', { bytes, backend: $('#backend').value }, [bytes]);
     await staff(description, copy, Number(params.get('workers')) || undefined);
-    model = description; modelName = name;
+    model = description; modelName = name; modelBytes = kept;
     showCard();
     const where = description.backend === 'cpu'
       ? `the CPU (wasm, ${workers.length} worker${workers.length > 1 ? 's' : ''})` : 'WebGPU';
     setStatus(`Ready: ${name} on ${where} — ${description.adapter}`, 'ready');
+    return true;
   } catch (err) {
     $('#model-error').textContent = `${name}: ${err.message}`;
     $('#model-error').hidden = false;
     setStatus(model ? `Ready: ${modelName} (unchanged)` : 'No model loaded', model ? 'ready' : 'error');
+    return false;
   }
 }
 
