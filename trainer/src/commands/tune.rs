@@ -56,7 +56,8 @@ pub fn run(args: Args) -> Result<()> {
     let table = MeasurementTable::parse(&text, &args.value_column, seq_len)
         .with_context(|| format!("{}:1", args.data.display()))?;
     for problem in &table.problems {
-        eprintln!("{}:{problem} (left out)", args.data.display());
+        let (line, problem) = (problem.line, &problem.problem);
+        eprintln!("{}:{line}: {problem} (left out)", args.data.display());
     }
     let mut hidden = Vec::new();
     for chunk in table.sequences.chunks(args.batch_size.max(1)) {
