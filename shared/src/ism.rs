@@ -5,8 +5,11 @@
 //! of it, and each layer of block 1's residual stack widens that window by its
 //! own reach (±24 positions of 111 for the paper's model). Those layers, ~80%
 //! of the model's arithmetic, are computed on the window alone, with the
-//! reference sequence's activations around it; from block 1's pool on, the
-//! whole network runs as usual.
+//! reference sequence's activations around it, and so is block 1's pool: only
+//! the pool windows that meet the changed positions (13 of 27). From block 2
+//! on, the whole network runs as usual: block 2's entry convolution alone
+//! reaches ±4 pooled positions, so its changed outputs already cover 21–23 of
+//! its 27, and the rest of the network is ~3% of the arithmetic.
 
 use std::ops::Range;
 
@@ -183,8 +186,8 @@ impl Mutagenesis {
 
     /// Predictions `[rows, 1]` for rows `range` of [`Mutagenesis::one_hot`]'s
     /// batch, equal to `model.forward` of those rows (to float rounding) but
-    /// with the stem and block 1's residual stack computed only where each
-    /// substitution reaches (see the module doc). The model must be in eval
+    /// with the stem and block 1 computed only where each substitution
+    /// reaches (see the module doc). The model must be in eval
     /// mode (not on an autodiff device).
     ///
     /// # Panics
@@ -240,11 +243,17 @@ impl Mutagenesis {
         let res_ref = relu(stem_ref.clone() + h_ref);
         let res = relu(windows.splice(stem_ref, stem, stem_reach, reach) + h);
 
-        // Dropout is the identity in eval mode: block 1 is `pool(res(x))`.
-        let h = model
-            .block1
-            .pool
-            .forward(windows.place(res_ref, res, reach));
+        // Dropout is the identity in eval mode: block 1 is `pool(res(x))`,
+        // and a pool window changes only where it meets the changed positions.
+        let pool = &model.block1.pool;
+        let (width, radius) = (pool.pool, reach.div_ceil(pool.pool));
+        let pooled = windows.pooled(width);
+        let aligned = windows.aligned(
+            windows.splice(res_ref.clone(), res, reach, radius * width + width - 1),
+            width,
+            radius,
+        );
+        let h = pooled.place(pool.forward(res_ref), pool.forward(aligned), radius);
         let h = model.block3.forward(model.block2.forward(h));
         Ok(model.head.forward(model.transformer.forward(h)))
     }
@@ -349,6 +358,40 @@ impl Windows {
         let offset = radius - inner;
         self.cut(reference, radius)
             .slice_assign(s![.., offset..offset + 2 * inner + 1, ..], windows)
+    }
+
+    /// The same rows one pool of `width` later: each row's position is the
+    /// pool window that holds it, over the windows of the whole sequence.
+    fn pooled(&self, width: usize) -> Windows {
+        Windows {
+            positions: self.positions.iter().map(|p| p / width).collect(),
+            length: self.length / width,
+            device: self.device.clone(),
+        }
+    }
+
+    /// From windows of radius `width · radius + width − 1` `[rows, span, C]`,
+    /// the positions of the `2·radius + 1` pool windows of `width` around
+    /// each row's own: `[rows, width · (2·radius + 1), C]`, aligned to the
+    /// pool's windows (which start at multiples of `width`).
+    fn aligned(&self, windows: Tensor<3>, width: usize, radius: usize) -> Tensor<3> {
+        let [rows, span, channels] = windows.dims();
+        debug_assert_eq!(span, 2 * (width * radius + width - 1) + 1);
+        let aligned = width * (2 * radius + 1);
+        // The first pool window starts `p mod width` + `width · radius`
+        // before `p`, i.e. at `width − 1 − p mod width` in the window.
+        let indices: Vec<i64> = (0..rows)
+            .flat_map(|n| {
+                let start = n * span + width - 1 - self.positions[n] % width;
+                (start..start + aligned).map(|i| i as i64)
+            })
+            .collect();
+        let indices =
+            Tensor::<1, Int>::from_data(TensorData::new(indices, [rows * aligned]), &self.device);
+        windows
+            .reshape([rows * span, channels])
+            .select(0, indices)
+            .reshape([rows, aligned, channels])
     }
 
     /// Every row's whole sequence `[rows, length, C]`: the reference
