@@ -3,7 +3,7 @@
 // instance has one thread); on WebGPU one (the GPU is one device).
 // workers[0] parses and tabulates.
 const MAX_WORKERS = 8;
-const CHUNK = 32; // rows per call: progress and Cancel act between chunks
+const CHUNK = 96; // rows per call at most: progress and Cancel act between calls
 const WASM = 'promoscope-wasm_bg.wasm';
 let code = null; // the compiled module (a promise), from init()
 export const workers = [];
@@ -74,13 +74,12 @@ export async function staff(description, bytes, cap = MAX_WORKERS) {
   });
 }
 
-// `[start, end)` ranges over `total` rows: at most CHUNK each, and enough of
-// them to give every worker one.
+// `[start, end)` ranges over `total` rows: at most CHUNK each, as many as a
+// multiple of the workers and of one size (to a row), so that the workers
+// finish together.
 export function chunks(total) {
-  const size = Math.max(1, Math.min(CHUNK, Math.ceil(total / workers.length)));
-  const ranges = [];
-  for (let start = 0; start < total; start += size) ranges.push([start, Math.min(total, start + size)]);
-  return ranges;
+  const count = Math.min(total, workers.length * Math.ceil(total / (workers.length * CHUNK)));
+  return Array.from({ length: count }, (_, i) => [Math.floor((i * total) / count), Math.floor(((i + 1) * total) / count)]);
 }
 
 // `task(worker, range)` for every range, each on the next free worker; the
