@@ -107,11 +107,14 @@ pub(crate) fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tenso
             Tensor::cat(vec![weight, zeros], 0)
         }
     };
-    // [3, in, groups · out]: tap t of every group side by side.
-    let taps = weight
-        .reshape([groups, 3, channels_in, channels_out])
-        .permute([1, 2, 0, 3])
-        .reshape([3, channels_in, groups * channels_out]);
+    // [3, in, groups · out]: tap t of every group side by side, in one copy
+    // through `weight`'s strides.
+    let taps = Tensor::cat(
+        (0..groups)
+            .map(|g| weight.clone().narrow(0, 3 * g, 3))
+            .collect(),
+        2,
+    );
     let z = conv3(pad_length(x, pad), taps, dilation);
     (0..groups)
         .map(|g| {
@@ -152,14 +155,18 @@ impl Winograd {
     /// `y = Aᵀ [(Bᵀ x) (G w)]`, the products one batched matrix product over
     /// the six points.
     fn forward(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> (Tensor<3>, Self) {
-        let [batch, length, channels_in] = x.dims();
-        let [_, _, channels_out] = weight.dims();
+        let [batch, length, _] = x.dims();
         let device = x.device();
         let tiles = Tiles::new(length, dilation);
         let inputs = to_points(x, &tiles, 0, &INPUT);
+        // `G w` per input channel, read through `weight`'s strides (a
+        // permuted view of the module's `[out, in, kernel]`; a reshape would
+        // copy it whole at every call) and left as a view `[POINTS, in, out]`
+        // for the strided products.
         let taps = points_matrix(&KERNEL, &device)
-            .matmul(weight.reshape([3, channels_in * channels_out]))
-            .reshape([POINTS, channels_in, channels_out]);
+            .unsqueeze::<3>()
+            .matmul(weight.swap_dims(0, 1))
+            .swap_dims(0, 1);
         let products = inputs.clone().matmul(taps.clone());
         let y = from_points(products, batch, &tiles, 1, &OUTPUT);
         let state = Self {
