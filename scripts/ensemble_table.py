@@ -33,18 +33,23 @@ def crc_bucket(sequence):
     return zlib.crc32(sequence.upper().encode()) % 100
 
 
-def conformal(predictions_csv, data):
-    """(scale fitted on buckets < 8, coverage of mean ± scale·sd on buckets 8..14)."""
+def scored_rows(predictions_csv, data, holdout):
+    """(prediction, sd, measurement, CRC bucket) of the rows of a `predict`
+    output whose sequence `--holdout HOLDOUT` holds out of `data`."""
     lines = Path(data).read_text().splitlines()
-    fit, test = [], []
     with open(predictions_csv) as f:
         for row in csv.DictReader(f):
             sequence, label = lines[int(row["id"].removeprefix("line")) - 1].split("\t")[:2]
             bucket = crc_bucket(sequence)
-            if bucket >= 15:
-                continue
-            error = abs(float(row["prediction"]) - float(label))
-            (fit if bucket < 8 else test).append((error, float(row["sd"])))
+            if bucket < holdout:
+                yield float(row["prediction"]), float(row["sd"]), float(label), bucket
+
+
+def conformal(predictions_csv, data):
+    """(scale fitted on buckets < 8, coverage of mean ± scale·sd on buckets 8..14)."""
+    fit, test = [], []
+    for prediction, sd, label, bucket in scored_rows(predictions_csv, data, 15):
+        (fit if bucket < 8 else test).append((abs(prediction - label), sd))
     ratios = np.sort([e / s for e, s in fit])
     scale = ratios[int(np.ceil(0.95 * len(ratios))) - 1]
     covered = np.mean([e <= scale * s for e, s in test])
@@ -125,13 +130,7 @@ def vaishnav_calibration(predictions_csv, data, resamples=2000):
     first mapped to the medium's by a straight line fitted on these rows (two
     parameters on hundreds of rows); the error is the measurement minus that.
     """
-    lines = Path(data).read_text().splitlines()
-    rows = []
-    with open(predictions_csv) as f:
-        for row in csv.DictReader(f):
-            sequence, label = lines[int(row["id"].removeprefix("line")) - 1].split("\t")[:2]
-            if crc_bucket(sequence) < 5:
-                rows.append((float(row["prediction"]), float(row["sd"]), float(label)))
+    rows = [row[:3] for row in scored_rows(predictions_csv, data, 5)]
     prediction, sd, label = map(np.array, zip(*rows))
     slope, intercept = np.polyfit(prediction, label, 1)
     error = np.abs(label - (slope * prediction + intercept))

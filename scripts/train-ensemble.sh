@@ -76,18 +76,15 @@ evaluate "$OUT/pair01-int8.json" "$OUT/pair01-int8.safetensors" "$dream" --holdo
 # Members from independent pre-training runs: pre-training with seed k, then
 # the small-data recipe with seed k (ind1, ind2), paired; and the three
 # pre-trained networks (seeds 0, 1, 2) as one ensemble on the Vaishnav scale.
-ind=()
-for k in ${IND_SEEDS:-1 2}; do
+for k in 1 2; do
   train "$OUT/pretrain$k" --data "$OUT/vaishnav.txt" --recipe small-data --holdout 5 \
     --mix-data "$OUT/teacher.txt" --epochs 3 --lr 1e-3 --fine-tune-epochs 0 --swa-start 453 --swa-every 30 --seed "$k"
   train "$OUT/ind$k" --data "$dream" --recipe small-data --holdout 15 \
     --init "$OUT/pretrain$k/swa.safetensors" --mix-data "$OUT/teacher.txt" --seed "$k"
-  ind+=("$k")
 done
-join "$OUT/pairi1i2.safetensors" "$OUT/ind${ind[0]}/swa.safetensors" "$OUT/ind${ind[1]}/swa.safetensors"
+join "$OUT/pairi1i2.safetensors" "$OUT/ind1/swa.safetensors" "$OUT/ind2/swa.safetensors"
 evaluate "$OUT/pairi1i2.json" "$OUT/pairi1i2.safetensors" "$dream" --holdout 15
-join "$OUT/pretrain-trio.safetensors" "$OUT/pretrain/swa.safetensors" \
-  "$OUT/pretrain${ind[0]}/swa.safetensors" "$OUT/pretrain${ind[1]}/swa.safetensors"
+join "$OUT/pretrain-trio.safetensors" "$OUT"/pretrain{,1,2}/swa.safetensors
 
 # The spread on sequences unlike DREAM's random ones: each Vaishnav medium's
 # --holdout 5 part (never trained on), every row predicted; the table keeps
