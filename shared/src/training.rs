@@ -11,8 +11,13 @@ use burn::prelude::*;
 use crate::Model;
 
 mod adam;
+mod run;
 
 pub use adam::{Adam, adam};
+pub use run::{
+    Checkpoint, EpochMetrics, Mix, PendingLosses, Progress, Run, RunError, epoch_order,
+    initial_model,
+};
 
 /// The loss scale of mixed-precision training: lifts small gradients out of
 /// f16's underflow range (below 6e-8); a static scale common for
