@@ -27,6 +27,11 @@ use crate::metrics::{pearson, spearman};
 use crate::ridge::{KmerRidge, Ridge, RidgeError};
 use crate::weights::{self, WeightsError, WeightsInfo};
 
+#[cfg(feature = "train")]
+mod full;
+#[cfg(feature = "train")]
+pub use full::{FullInput, FullRun, TunedMember, full};
+
 /// Fewest training rows a fine-tuning takes.
 pub const MIN_TRAINING_ROWS: usize = 20;
 /// Fewest held-out rows its report takes.
@@ -61,12 +66,24 @@ pub enum TuneError {
         /// Hidden width + 1 (the output).
         width: usize,
     },
+    /// A member the model does not have, or members that are not the model's.
+    #[error("member {member} of a model of {members} network(s)")]
+    Member {
+        /// The member asked for (or the number given).
+        member: usize,
+        /// The model's networks.
+        members: usize,
+    },
     /// The measured values do not vary on one side: nothing to fit or score.
     #[error("the measured values are all the same on the {0} rows")]
     Constant(&'static str),
     /// A fit failed.
     #[error(transparent)]
     Ridge(#[from] RidgeError),
+    /// A training run's checkpoint.
+    #[cfg(feature = "train")]
+    #[error(transparent)]
+    Run(#[from] crate::training::RunError),
     /// The model's file.
     #[error(transparent)]
     Weights(#[from] WeightsError),
@@ -159,8 +176,7 @@ pub fn quick(input: QuickInput<'_>) -> Result<Tuned, TuneError> {
         });
     }
     let (train, test) = split(table, input.holdout)?;
-    let values = |rows: &[usize]| -> Vec<f32> { rows.iter().map(|&i| table.values[i]).collect() };
-    let (train_values, measured) = (values(&train), values(&test));
+    let train_values: Vec<f32> = train.iter().map(|&i| table.values[i]).collect();
     // Member k's hidden layer (without the output) of the rows `rows`.
     let features = |rows: &[usize], k: usize| -> Vec<f32> {
         rows.iter()
@@ -193,25 +209,53 @@ pub fn quick(input: QuickInput<'_>) -> Result<Tuned, TuneError> {
         );
         alphas.push(ridge.alpha);
     }
-    // Member-major to row-major, then each row's members' mean and spread.
-    let by_row = |values: Vec<f32>| -> Vec<Prediction> {
-        let n = test.len();
-        let rows: Vec<f32> = (0..n * members)
-            .map(|j| values[(j % members) * n + j / members])
-            .collect();
-        Prediction::rows(&rows, members)
-    };
-    let (start, tuned) = (by_row(start), by_row(tuned));
+    let (start, tuned) = (by_row(&start, members), by_row(&tuned, members));
+    let report = report(
+        "quick",
+        table,
+        (&train, &test),
+        (start, tuned),
+        alphas,
+        (input.source, input.holdout),
+    )?;
+    let card = card(&info, &report, input.date);
+    let bytes = weights::with_tensors(input.bytes, &replace, &card)?;
+    Ok(Tuned { bytes, report })
+}
+
+/// Each member's values for `n` rows one after the other (member-major) as
+/// each row's members' mean and spread.
+fn by_row(values: &[f32], members: usize) -> Vec<Prediction> {
+    let n = values.len() / members.max(1);
+    let rows: Vec<f32> = (0..n * members)
+        .map(|j| values[(j % members) * n + j / members])
+        .collect();
+    Prediction::rows(&rows, members)
+}
+
+/// The report of a fine-tuning in `mode` on the table's `(training, held
+/// out)` rows, from the held-out rows' predictions before and after, with
+/// the k-mer ridge fitted to the same training rows.
+fn report(
+    mode: &'static str,
+    table: &MeasurementTable,
+    (train, test): (&[usize], &[usize]),
+    (start, tuned): (Vec<Prediction>, Vec<Prediction>),
+    alphas: Vec<f64>,
+    (source, holdout): (&str, u32),
+) -> Result<Report, TuneError> {
+    let values = |rows: &[usize]| -> Vec<f32> { rows.iter().map(|&i| table.values[i]).collect() };
     let sequences = |rows: &[usize]| -> Vec<String> {
         rows.iter().map(|&i| table.sequences[i].clone()).collect()
     };
-    let kmers = KmerRidge::fit(&sequences(&train), &train_values, KmerRidge::PAGE_K)?;
-    let ridge_predictions = kmers.predict(&sequences(&test));
+    let measured = values(test);
+    let kmers = KmerRidge::fit(&sequences(train), &values(train), KmerRidge::PAGE_K)?;
+    let ridge_predictions = kmers.predict(&sequences(test));
     let means = |p: &[Prediction]| -> Vec<f32> { p.iter().map(|p| p.mean).collect() };
-    let report = Report {
-        mode: "quick",
-        source: input.source.to_string(),
-        holdout: input.holdout,
+    Ok(Report {
+        mode,
+        source: source.to_string(),
+        holdout,
         training_rows: train.len(),
         held_out_rows: test.len(),
         start: scores(&means(&start), &measured),
@@ -224,10 +268,7 @@ pub fn quick(input: QuickInput<'_>) -> Result<Tuned, TuneError> {
         tuned_sd: tuned.iter().map(|p| p.sd).collect(),
         ridge_predictions,
         measured,
-    };
-    let card = card(&info, &report, input.date);
-    let bytes = weights::with_tensors(input.bytes, &replace, &card)?;
-    Ok(Tuned { bytes, report })
+    })
 }
 
 /// The rows a fine-tuning fits on and those it scores on, by the
@@ -275,21 +316,28 @@ fn card(info: &WeightsInfo, report: &Report, date: &str) -> BTreeMap<String, Str
         card.remove(stale);
     }
     let figures = |s: &Scores| format!("Pearson {:.3}, Spearman {:.3}", s.pearson, s.spearman);
+    let networks = if info.members == 1 {
+        "the network".to_string()
+    } else {
+        format!("each of the {} networks", info.members)
+    };
+    let how = match report.mode {
+        "quick" => format!(
+            "quick mode on {date}: the output layer of {networks} re-fitted by ridge regression \
+             (penalty by leave-one-out cross-validation) on the last hidden layer, everything \
+             else as trained"
+        ),
+        _ => format!(
+            "full mode on {date}: every weight of {networks} trained further by the small-data \
+             recipe (Adam on MSE, 4 passes in batches of 64, the last at a lower rate, the weights \
+             of passes 3 and 4 averaged)"
+        ),
+    };
     card.insert(
         "fine_tuned".into(),
         format!(
-            "quick mode on {date}: the output layer of {} re-fitted by ridge regression (penalty by \
-             leave-one-out cross-validation) on the last hidden layer, everything else as trained, \
-             on {} sequences of {} ({} held out by the --holdout {} rule)",
-            if info.members == 1 {
-                "the network".to_string()
-            } else {
-                format!("each of the {} networks", info.members)
-            },
-            report.training_rows,
-            report.source,
-            report.held_out_rows,
-            report.holdout,
+            "{how}, on {} sequences of {} ({} held out by the --holdout {} rule)",
+            report.training_rows, report.source, report.held_out_rows, report.holdout,
         ),
     );
     card.insert(
@@ -308,8 +356,8 @@ fn card(info: &WeightsInfo, report: &Report, date: &str) -> BTreeMap<String, Str
     if info.members > 1 {
         card.insert(
             "spread".into(),
-            "The networks' standard deviation; each network's output layer was re-fitted on its \
-             own, and how the spread relates to the error was not measured on these data."
+            "The networks' standard deviation; each network was fine-tuned on its own, and how \
+             the spread relates to the error was not measured on these data."
                 .into(),
         );
     }

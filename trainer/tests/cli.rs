@@ -1107,15 +1107,12 @@ fn an_ensemble_reports_its_spread_everywhere() {
     );
 }
 
-/// `tune` (the page's quick fine-tuning): the tuned file's held-out scores,
-/// as `evaluate` computes them, are its report's; a table without the value
-/// column named is an error naming file and line; bad rows are left out,
-/// each named.
-#[test]
-fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    // A tiny network as initialised: its hidden layer is features enough.
-    let weights = dir.path().join("tiny.safetensors");
+/// A tiny network as initialised (its hidden layer is features enough) and
+/// another "assay": 400 of the sample's rows, values rescaled, under a
+/// `sequence,yfp` header, with a bad base on line 402. The weights, the
+/// table, its text and how many of its rows a model reads.
+fn tune_fixture(dir: &Path) -> (PathBuf, PathBuf, String, u64) {
+    let weights = dir.join("tiny.safetensors");
     let config = promoscope_model::ModelConfig::tiny();
     let device = burn::prelude::Device::flex();
     device.seed(3);
@@ -1127,7 +1124,6 @@ fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
     )
     .unwrap();
     std::fs::write(&weights, bytes).unwrap();
-    // Another "assay": the sample's values, rescaled, under a header.
     let text =
         std::fs::read_to_string(shared_folder().join("data/dream2022_train_sample.txt")).unwrap();
     let mut table = String::from("sequence,yfp\n");
@@ -1139,8 +1135,36 @@ fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
         table.push_str(&format!("{sequence},{}\n", 100.0 + 3.0 * value));
     }
     table.push_str("ACGTX,1\n");
-    let data = dir.path().join("mine.csv");
+    let data = dir.join("mine.csv");
     std::fs::write(&data, &table).unwrap();
+    (weights, data, table, usable)
+}
+
+/// `evaluate --holdout 20`'s overall figures for `weights` on the fixture's
+/// table (its value column renamed to `expression`, the bad row left out).
+fn evaluate_tuned(dir: &Path, weights: &Path, table: &str) -> serde_json::Value {
+    let renamed = dir.join("expression.csv");
+    let table = table
+        .replace("sequence,yfp\n", "sequence,expression\n")
+        .replace("ACGTX,1\n", "");
+    std::fs::write(&renamed, table).unwrap();
+    let evaluated: serde_json::Value = serde_json::from_str(&ok(&run_line(&format!(
+        "evaluate --weights {} --backend flex --json --holdout 20 --data {}",
+        weights.display(),
+        renamed.display()
+    ))))
+    .unwrap();
+    evaluated["overall"].clone()
+}
+
+/// `tune` (the page's quick fine-tuning): the tuned file's held-out scores,
+/// as `evaluate` computes them, are its report's; a table without the value
+/// column named is an error naming file and line; bad rows are left out,
+/// each named.
+#[test]
+fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (weights, data, table, usable) = tune_fixture(dir.path());
     let tuned = dir.path().join("tuned.safetensors");
     let run = run_line(&format!(
         "tune --weights {} --data {} --value-column yfp --holdout 20 --backend flex --json --out {}",
@@ -1169,19 +1193,9 @@ fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
     );
     assert!(mean("start_predictions") < 50.0);
     // `evaluate` reads the tuned file and gives the report's figures.
-    let renamed = dir.path().join("expression.csv");
-    let table = table
-        .replace("sequence,yfp\n", "sequence,expression\n")
-        .replace("ACGTX,1\n", "");
-    std::fs::write(&renamed, table).unwrap();
-    let evaluated: serde_json::Value = serde_json::from_str(&ok(&run_line(&format!(
-        "evaluate --weights {} --backend flex --json --holdout 20 --data {}",
-        tuned.display(),
-        renamed.display()
-    ))))
-    .unwrap();
-    assert_eq!(evaluated["overall"]["n"].as_u64().unwrap(), held_out);
-    let pearson = evaluated["overall"]["pearson"].as_f64().unwrap();
+    let evaluated = evaluate_tuned(dir.path(), &tuned, &table);
+    assert_eq!(evaluated["n"].as_u64().unwrap(), held_out);
+    let pearson = evaluated["pearson"].as_f64().unwrap();
     assert!(
         (pearson - tuned_pearson).abs() < 1e-4,
         "{pearson} vs {tuned_pearson}"
@@ -1204,4 +1218,43 @@ fn tune_refits_the_output_and_reports_on_the_held_out_rows() {
         "{stderr}"
     );
     assert!(!missing.exists());
+}
+
+/// `tune --full` (the page's full fine-tuning): every step of the small-data
+/// recipe run, the report's held-out figures are what `evaluate` computes for
+/// the written file, and its card says how it was made.
+#[test]
+fn tune_full_trains_every_weight_and_reports_on_the_held_out_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (weights, data, table, _) = tune_fixture(dir.path());
+    let tuned = dir.path().join("full.safetensors");
+    let run = run_line(&format!(
+        "tune --full --weights {} --data {} --value-column yfp --holdout 20 --backend flex --json --out {}",
+        weights.display(),
+        data.display(),
+        tuned.display()
+    ));
+    let report: serde_json::Value = serde_json::from_str(&ok(&run)).unwrap();
+    assert_eq!(report["mode"], "full");
+    let start: Vec<f64> = serde_json::from_value(report["start_predictions"].clone()).unwrap();
+    let after: Vec<f64> = serde_json::from_value(report["tuned_predictions"].clone()).unwrap();
+    assert!(
+        start.iter().zip(&after).all(|(a, b)| a != b),
+        "every prediction moved"
+    );
+    let evaluated = evaluate_tuned(dir.path(), &tuned, &table);
+    assert_eq!(evaluated["n"], report["held_out_rows"]);
+    let (pearson, reported) = (
+        evaluated["pearson"].as_f64().unwrap(),
+        report["tuned"]["pearson"].as_f64().unwrap(),
+    );
+    assert!((pearson - reported).abs() < 1e-4, "{pearson} vs {reported}");
+    let bytes = std::fs::read(&tuned).unwrap();
+    let info = promoscope_model::weights::read_info(&bytes).unwrap();
+    assert!(
+        info.metadata["fine_tuned"].contains("full mode on")
+            && info.metadata["fine_tuned"].contains("the small-data recipe"),
+        "{:?}",
+        info.metadata["fine_tuned"]
+    );
 }

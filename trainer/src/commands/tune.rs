@@ -5,18 +5,21 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
 use promoscope::{data, io};
 use promoscope_model::encoding::one_hot;
 use promoscope_model::measurements::{MeasurementTable, VALUE_COLUMN};
-use promoscope_model::tune::{self, QuickInput, Report, Scores};
+use promoscope_model::tune::{self, FullInput, FullRun, QuickInput, Report, Scores, Tuned};
+use promoscope_model::weights;
 
 use super::{WeightsArgs, out};
 
-/// Fine-tune a model on your own measurements (quick mode, as the page's Train
-/// tab): each network's output layer re-fitted by ridge regression on its last
-/// hidden layer, everything else as trained. The report scores the starting
-/// model, the tuned one and a k-mer ridge fitted to the same training rows on
-/// the held-out rows.
+/// Fine-tune a model on your own measurements, as the page's Train tab: quick
+/// mode re-fits each network's output layer by ridge regression on its last
+/// hidden layer, everything else as trained; `--full` trains every weight of
+/// each network further by the small-data recipe. The report scores the
+/// starting model, the tuned one and a k-mer ridge fitted to the same
+/// training rows on the held-out rows.
 ///
 /// Example: promoscope tune --weights www/demo.safetensors --data my_library.tsv --value-column yfp --out tuned.safetensors
 #[derive(clap::Args)]
@@ -39,9 +42,17 @@ pub struct Args {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Sequences per forward pass.
+    /// Sequences per forward pass (quick mode).
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// Full mode: every weight trained further by the small-data recipe
+    /// (the page's full mode; `train --recipe small-data --init` with files
+    /// and validation around the same loop).
+    #[arg(long)]
+    full: bool,
+    /// Full mode's seed of shuffling and dropout (the page's is 1).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -59,24 +70,19 @@ pub fn run(args: Args) -> Result<()> {
         let (line, problem) = (problem.line, &problem.problem);
         eprintln!("{}:{line}: {problem} (left out)", args.data.display());
     }
-    let mut hidden = Vec::new();
-    for chunk in table.sequences.chunks(args.batch_size.max(1)) {
-        let x = Tensor::<3>::from_data(one_hot(chunk, seq_len)?, &scorer.selected.device);
-        let rows = scorer
-            .ensemble
-            .each(|m| Ok::<_, anyhow::Error>(m.hidden_and_output(x.clone())))?;
-        hidden.extend(rows.into_data().try_into_vec_as::<f32>()?);
-    }
     let source = args.data.file_name().unwrap_or_default().to_string_lossy();
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let tuned = tune::quick(QuickInput {
-        bytes: &bytes,
-        hidden: &hidden,
-        table: &table,
-        holdout: args.holdout,
-        source: &source,
-        date: &date,
-    })?;
+    let tuned = if args.full {
+        full(
+            &args,
+            &bytes,
+            &scorer.selected.device,
+            &table,
+            (&source, &date),
+        )?
+    } else {
+        quick(&args, &bytes, &scorer, &table, (&source, &date))?
+    };
     io::write_atomic(&args.out, &tuned.bytes)?;
     if args.json {
         out(format_args!(
@@ -88,6 +94,72 @@ pub fn run(args: Args) -> Result<()> {
     }
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// Quick mode: every row's hidden layers, then [`tune::quick`].
+fn quick(
+    args: &Args,
+    bytes: &[u8],
+    scorer: &promoscope::predict::Scorer,
+    table: &MeasurementTable,
+    (source, date): (&str, &str),
+) -> Result<Tuned> {
+    let seq_len = scorer.info.config.seq_len;
+    let mut hidden = Vec::new();
+    for chunk in table.sequences.chunks(args.batch_size.max(1)) {
+        let x = Tensor::<3>::from_data(one_hot(chunk, seq_len)?, &scorer.selected.device);
+        let rows = scorer
+            .ensemble
+            .each(|m| Ok::<_, anyhow::Error>(m.hidden_and_output(x.clone())))?;
+        hidden.extend(rows.into_data().try_into_vec_as::<f32>()?);
+    }
+    Ok(tune::quick(QuickInput {
+        bytes,
+        hidden: &hidden,
+        table,
+        holdout: args.holdout,
+        source,
+        date,
+    })?)
+}
+
+/// Full mode: each network through [`FullRun`] (on `device`, with
+/// autodiff) to its end, a bar over the steps, then [`tune::full`].
+fn full(
+    args: &Args,
+    bytes: &[u8],
+    device: &Device,
+    table: &MeasurementTable,
+    (source, date): (&str, &str),
+) -> Result<Tuned> {
+    let members = weights::read_info(bytes)?.members;
+    let autodiff = device.clone().autodiff();
+    let mut tuned = Vec::with_capacity(members);
+    for member in 0..members {
+        let mut run = FullRun::new(bytes, member, table, args.holdout, args.seed, &autodiff)?;
+        let bar = ProgressBar::new(run.total_steps() as u64).with_style(
+            ProgressStyle::with_template(&format!(
+                "network {}/{members} [{{bar:30}}] {{pos}}/{{len}} steps  loss {{msg}}  eta {{eta}}",
+                member + 1
+            ))?
+            .progress_chars("=> "),
+        );
+        while !run.run().is_done() {
+            let losses = run.steps(1);
+            bar.inc(losses.len() as u64);
+            bar.set_message(format!("{:.4}", losses.last().copied().unwrap_or(f32::NAN)));
+        }
+        bar.finish_and_clear();
+        tuned.push(run.finish()?);
+    }
+    Ok(tune::full(FullInput {
+        bytes,
+        members: &tuned,
+        table,
+        holdout: args.holdout,
+        source,
+        date,
+    })?)
 }
 
 /// The report as a table.
@@ -103,7 +175,7 @@ fn summary(report: &Report) -> String {
         "pearson",
         "spearman",
         row("start", &report.start),
-        row("fine-tuned (quick)", &report.tuned),
+        row(&format!("fine-tuned ({})", report.mode), &report.tuned),
         row(
             &format!("k-mer ridge (1-{})", report.ridge_k),
             &report.ridge
