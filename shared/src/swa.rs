@@ -187,4 +187,3 @@ mod tests {
         assert!(statistics >= 8, "only {statistics} statistics");
     }
 }
-

@@ -17,7 +17,10 @@
 //! ```
 
 use burn::backend::Flex;
-use burn::optim::{AdamConfig, AdamState, AdaptiveMomentumState, ModuleOptimizer, Optimizer};
+use burn::optim::{
+    AdamConfig, AdamState, AdaptiveMomentumState, ModuleOptimizer, Optimizer, RecordState,
+    StateSink, StateSource,
+};
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -52,8 +55,25 @@ impl Adam {
     }
 }
 
+/// burn's Adam state, read back from a checkpoint onto flex: burn reads
+/// optimizer states onto its default device (WebGPU in the page's build,
+/// which a page without a WebGPU adapter cannot start), and the first step
+/// moves each state to its parameter's device anyway. Stored as burn's.
+#[derive(Clone)]
+pub struct State<const D: usize>(AdamState<D>);
+
+impl<const D: usize> RecordState for State<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        self.0.state_flatten(prefix, out);
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, _: &Device) -> Option<Self> {
+        AdamState::state_unflatten(prefix, src, &Device::flex()).map(State)
+    }
+}
+
 impl Optimizer for Adam {
-    type State<const D: usize> = AdamState<D>;
+    type State<const D: usize> = State<D>;
 
     fn step<const D: usize>(
         &self,
@@ -63,10 +83,11 @@ impl Optimizer for Adam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         if !is_flex(&tensor.device()) || [tensor.dtype(), grad.dtype()] != [DType::F32; 2] {
-            return self.tensors.step(lr, tensor, grad, state);
+            let (tensor, state) = self.tensors.step(lr, tensor, grad, state.map(|s| s.0));
+            return (tensor, state.map(State));
         }
         let (time, m, v) = match state {
-            Some(state) => {
+            Some(State(state)) => {
                 let momentum = state.momentum;
                 (momentum.time, momentum.moment_1, momentum.moment_2)
             }
@@ -96,11 +117,11 @@ impl Optimizer for Adam {
         steps.apply(p_values, m_values, v_values, g);
         let [p, m, v] = [p, m, v].map(Tensor::<D>::from_primitive::<Flex>);
         let momentum = AdaptiveMomentumState::new(time, m, v);
-        (p, Some(AdamState::new(momentum)))
+        (p, Some(State(AdamState::new(momentum))))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        <burn::optim::Adam as Optimizer>::to_device(state, device)
+        State(<burn::optim::Adam as Optimizer>::to_device(state.0, device))
     }
 }
 
@@ -174,7 +195,7 @@ mod tests {
         );
         assert_close(values(fused), values(reference));
         let (fused, reference) = (
-            fused_state.unwrap().momentum,
+            fused_state.unwrap().0.momentum,
             reference_state.unwrap().momentum,
         );
         assert_eq!((fused.time, reference.time), (5, 5));
@@ -193,6 +214,6 @@ mod tests {
         assert_eq!(values(kept), [1.0, 2.0, 3.0]);
         // Adam's first step moves each value by lr against its gradient's sign.
         assert_close(values(stepped), vec![0.9, 2.1, 2.9]);
-        assert_eq!(state.unwrap().momentum.time, 1);
+        assert_eq!(state.unwrap().0.momentum.time, 1);
     }
 }
