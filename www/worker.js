@@ -13,14 +13,18 @@
 //               {id, type: 'parseMeasurements', text, value} | {id, type: 'hidden', sequences}
 //               {id, type: 'tuneSplit', sequences, values, holdout}
 //               {id, type: 'tuneQuick', sequences, values, hidden, holdout, source, date}
+//               {id, type: 'fullStart', bytes, member, sequences, values, holdout, seed, checkpoint}
+//               {id, type: 'fullSteps', count} | {id, type: 'fullCheckpoint'} | {id, type: 'fullFinish'}
+//               {id, type: 'tuneFull', sequences, values, members, holdout, source, date}
 // Messages out: {id, type: 'done', result} | {id, type: 'error', message}
 importScripts('promoscope-wasm.js');
-const { Promoscope, parseMeasurements, parseSequences, reverseComplement } = wasm_bindgen;
+const { FineTune, Promoscope, parseMeasurements, parseSequences, reverseComplement } = wasm_bindgen;
 let init;
 const wasmReady = new Promise((resolve) => { init = resolve; })
   .then((module) => wasm_bindgen({ module_or_path: module }));
 
 let model = null;
+let fineTune = null; // a network's full fine-tuning in progress (FineTune), on the CPU
 let seqLen = 111;
 let flanks = ['', '']; // the model's 5' and 3' flanks
 let queue = Promise.resolve(); // one job at a time
@@ -133,7 +137,48 @@ const JOBS = {
     requireModel();
     return model.tuneQuick(sequences, values, hidden, holdout, source, date);
   },
+
+  // Full fine-tuning: one network (member `member` of the model file `bytes`)
+  // a worker, trained a few steps a call, from a checkpoint when given;
+  // every call answers with where the run stands.
+  fullStart({ bytes, member, sequences, values, holdout, seed, checkpoint }) {
+    if (fineTune) fineTune.free();
+    fineTune = null;
+    const run = new FineTune(new Uint8Array(bytes), member, sequences, values, holdout, seed);
+    if (checkpoint) run.resume(checkpoint.progress, checkpoint.weights, checkpoint.optimizer, checkpoint.swa ?? undefined);
+    fineTune = run;
+    return fineTune.state();
+  },
+
+  fullSteps({ count }) {
+    requireRun();
+    const losses = fineTune.steps(count);
+    return { losses, state: fineTune.state() };
+  },
+
+  fullCheckpoint() {
+    requireRun();
+    return fineTune.checkpoint();
+  },
+
+  fullFinish() {
+    requireRun();
+    const member = fineTune.finish();
+    fineTune.free();
+    fineTune = null;
+    return member;
+  },
+
+  tuneFull({ sequences, values, members, holdout, source, date }) {
+    requireModel();
+    return model.tuneFull(sequences, values, members.map((m) => m.bytes), members.map((m) => m.before),
+      members.map((m) => m.after), holdout, source, date);
+  },
 };
+
+function requireRun() {
+  if (!fineTune) throw new Error('no fine-tuning is in progress in this worker');
+}
 
 function requireModel() {
   if (!model) throw new Error('no model is loaded');

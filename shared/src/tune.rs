@@ -1,5 +1,5 @@
 //! Fine-tuning a model on a user's own measurements, in the page (Train tab)
-//! and from `promoscope tune`: one function for both, over host numbers.
+//! and from `promoscope tune`: the same functions for both.
 //!
 //! **Quick** mode keeps every network's trunk and hidden layers as they are
 //! and re-fits each one's output layer (256 weights and a bias) by ridge
@@ -9,6 +9,10 @@
 //! device it has (the page spreads the rows over its workers); the fit
 //! itself takes a second or two. An ensemble's members are re-fitted one
 //! by one on their own hidden layers, so each stays a network of its own.
+//!
+//! **Full** mode ([`FullRun`], [`full`]; cargo feature `train`) trains every
+//! weight of each network further by the small-data recipe, through the
+//! trainer's loop body ([`crate::training::Run`]).
 //!
 //! The rows are split by the `--holdout` rule ([`held_out`]): the report
 //! scores the starting model, the tuned one and a k-mer ridge fitted to the

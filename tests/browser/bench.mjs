@@ -4,12 +4,14 @@
 // example (click to drawn heat map) and designs from it (click to drawn table,
 // greedy and evolutionary: sequences scored per second) and quick fine-tuning
 // on the Train tab (the first --tune rows of DATA, 10% held out: click to the
-// tuned model ready), each timed from Node and repeated.
+// tuned model ready), each timed from Node and repeated; with --full N, one
+// full fine-tuning on the first N rows (click to the first estimate of the
+// time left, and to the tuned model ready).
 // A benchmark, not a test: it prints a Markdown table (and appends it to
 // --out) and checks nothing but that each step finished.
 // Usage (scripts/bench-page.sh builds the page first):
 //   node bench.mjs DIST DATA [--backends cpu,webgpu] [--sequences 1000]
-//     [--repeats 3] [--workers N] [--tune 5000] [--out FILE]
+//     [--repeats 3] [--workers N] [--tune 5000] [--full 0] [--out FILE]
 // DATA: DREAM lines (`SEQUENCE<TAB>EXPRESSION`); the first --sequences of at
 // most 111 bases are scored. `webgpu` forces burn's wgpu backend on whatever
 // adapter Chromium has (with --enable-unsafe-webgpu; on a machine without a
@@ -30,6 +32,7 @@ const { values: opts, positionals } = parseArgs({
     repeats: { type: 'string', default: '3' },
     workers: { type: 'string' },
     tune: { type: 'string', default: '5000' },
+    full: { type: 'string', default: '0' },
     out: { type: 'string' },
   },
 });
@@ -40,9 +43,17 @@ const repeats = Number(opts.repeats);
 const sequences = (await readFile(data, 'utf8')).split('\n')
   .map((line) => line.split('\t')[0].trim()).filter((s) => s && s.length <= 111).slice(0, count);
 if (sequences.length < count) throw new Error(`${data}: only ${sequences.length} sequences of at most 111 bases`);
+const folder = await mkdtemp(join(tmpdir(), 'promoscope-bench-'));
+// The first `rows` lines of DATA as a file of their own: its name.
+async function firstRows(rows) {
+  const name = `first-${rows}.txt`;
+  await writeFile(join(folder, name), `${(await readFile(data, 'utf8')).split('\n').filter((l) => l.trim()).slice(0, rows).join('\n')}\n`);
+  return name;
+}
 const tuneRows = Number(opts.tune);
-const tuneFile = join(await mkdtemp(join(tmpdir(), 'promoscope-bench-')), `first-${tuneRows}.txt`);
-await writeFile(tuneFile, `${(await readFile(data, 'utf8')).split('\n').filter((l) => l.trim()).slice(0, tuneRows).join('\n')}\n`);
+const tuneName = await firstRows(tuneRows);
+const fullRows = Number(opts.full);
+const fullName = fullRows ? await firstRows(fullRows) : null;
 
 // Greedy: 3 rounds of every substitution (incremental, as ISM); evolve: a
 // population of 64 over 3 generations (whole sequences).
@@ -107,15 +118,24 @@ try {
     }
     const tunes = [];
     for (let run = 0; run < repeats; run += 1) {
-      const problem = await loadMeasurements(page, tuneFile);
+      const problem = await loadMeasurements(page, join(folder, tuneName));
       if (problem) throw new Error(`fine-tuning: ${problem}`);
-      const { seconds, scores } = await fineTune(page, `first-${tuneRows}.txt`, 10);
+      const { seconds, scores } = await fineTune(page, tuneName, 10);
       tunes.push(seconds);
       console.log(`   quick fine-tuning on ${tuneRows} rows: ${seconds.toFixed(1)} s (held-out Pearson ${scores.map((r) => r[0].toFixed(3)).join(' / ')})`);
       await page.click('#restore-model');
       await ready(page, 'demo model');
     }
-    columns.push({ status, loads, rates, isms, designs, tunes, example, cells });
+    let full = null;
+    if (fullName) {
+      const problem = await loadMeasurements(page, join(folder, fullName));
+      if (problem) throw new Error(`full fine-tuning: ${problem}`);
+      full = await fineTune(page, fullName, 10, 'full');
+      console.log(`   full fine-tuning on ${fullRows} rows: ${full.seconds.toFixed(0)} s, the first estimate after ${full.estimated?.toFixed(0)} s (held-out Pearson ${full.scores.map((r) => r[0].toFixed(3)).join(' / ')})`);
+      await page.click('#restore-model');
+      await ready(page, 'demo model');
+    }
+    columns.push({ status, loads, rates, isms, designs, tunes, full, example, cells });
     await browser.close();
   }
 } finally {
@@ -138,6 +158,10 @@ const lines = [
   `| design from the example, greedy, 3 rounds (sequences scored per second, click to drawn table) | ${columns.map((c) => cell(c.designs.greedy, 'seq/s', 0)).join(' | ')} |`,
   `| design from the example, evolutionary, population 64, 3 generations (same) | ${columns.map((c) => cell(c.designs.evolve, 'seq/s', 0)).join(' | ')} |`,
   `| quick fine-tuning on ${tuneRows.toLocaleString('en-US')} rows of DATA, 10% held out (click to the tuned model ready) | ${columns.map((c) => cell(c.tunes, 's', 1)).join(' | ')} |`,
+  ...(fullRows ? [
+    `| full fine-tuning on ${fullRows.toLocaleString('en-US')} rows of DATA, 10% held out, 4 passes (click to the tuned model ready; to the first estimate) | ${columns.map((c) => `${(c.full.seconds / 60).toFixed(1)} min; ${c.full.estimated?.toFixed(0)} s`).join(' | ')} |`,
+    `| its held-out Pearson: before / after / k-mer ridge | ${columns.map((c) => c.full.scores.map((r) => r[0].toFixed(3)).join(' / ')).join(' | ')} |`,
+  ] : []),
   '',
 ];
 console.log(lines.join('\n'));

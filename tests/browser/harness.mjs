@@ -40,10 +40,10 @@ export function launch(flags) {
 }
 
 /** Waits until the status says a model whose name contains `name` is ready. */
-export async function ready(page, name) {
+export async function ready(page, name, timeout = 300_000) {
   await page.waitForFunction(
     (n) => { const s = document.querySelector('#status'); return s.dataset.state === 'ready' && s.textContent.includes(n); },
-    name, { timeout: 300_000 });
+    name, { timeout });
 }
 
 /** Scores `sequences` on the Score tab: the predictions in table order
@@ -130,17 +130,24 @@ export async function loadMeasurements(page, path) {
   return page.$eval('#train-problem', (e) => (e.hidden ? null : e.textContent));
 }
 
-/** Quick fine-tuning of the loaded table with `holdout` percent held out,
- * until the tuned model (named after `file`) is ready: the seconds from the
- * click and the report's [Pearson, Spearman] rows (before, after, ridge). */
-export async function fineTune(page, file, holdout) {
+/** Fine-tuning (`mode`: quick or full) of the loaded table with `holdout`
+ * percent held out, until the tuned model (named after `file`) is ready: the
+ * seconds from the click, in full mode the seconds to the first estimate of
+ * the time left, and the report's [Pearson, Spearman] rows (before, after, ridge). */
+export async function fineTune(page, file, holdout, mode = 'quick') {
   // The split is checked as the share is typed (the button waits for it).
   await page.fill('#train-holdout', String(holdout));
+  await page.check(`input[name="train-mode"][value="${mode}"]`);
   const started = Date.now();
   await page.click('#run-train');
-  await ready(page, `tuned on ${file}`);
+  // Full mode shows the time left all along (quick mode between its parts only).
+  const estimate = mode === 'full'
+    ? page.waitForFunction(() => / left$/.test(document.querySelector('#train-eta').textContent),
+      null, { timeout: 600_000, polling: 250 }).then(() => (Date.now() - started) / 1000, () => null)
+    : null;
+  await ready(page, `tuned on ${file}`, mode === 'full' ? 3_600_000 : 300_000);
   const seconds = (Date.now() - started) / 1000;
   const scores = await page.$$eval('#train-report tbody tr',
     (all) => all.map((r) => [Number(r.dataset.pearson), Number(r.dataset.spearman)]));
-  return { seconds, scores };
+  return { seconds, estimated: await estimate, scores };
 }

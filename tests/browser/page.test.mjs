@@ -101,6 +101,7 @@ async function scenario(label, backend, flags, onCpu) {
 
   await checkFineTune(page, onCpu ? expected.tune_cpu : expected.tune_webgpu, name, onCpu);
   if (onCpu) await page.locator('#train-results').screenshot({ path: join(artifacts, `train-${name}.png`) });
+  if (onCpu) await checkFullTune(page, expected.tune_full);
 
   if (onCpu) {
     await badDesign(page);
@@ -115,6 +116,55 @@ async function scenario(label, backend, flags, onCpu) {
   check(server.downloads.wasm === 1,
     `the wasm module is downloaded once, by the offline cache, for all workers (${server.downloads.wasm})`);
   await browser.close();
+}
+
+// Full fine-tuning in the Train tab (CPU path): Cancel keeps the model; a run
+// that a reload interrupts after its first checkpoint is offered and
+// continued from it; every network's loss falls; the result becomes the
+// active model, and its download (for browser.rs to read natively) and its
+// predictions are left in `work`.
+async function checkFullTune(page, want) {
+  const problem = () => page.$eval('#train-problem', (e) => (e.hidden ? null : e.textContent));
+  await loadMeasurements(page, want.path);
+  await page.fill('#train-holdout', String(want.holdout));
+  await page.check('input[name="train-mode"][value="full"]');
+  await page.click('#run-train');
+  await page.click('#train .cancel');
+  await page.waitForSelector('#train-problem:not([hidden])', { timeout: 300_000 });
+  const message = await problem();
+  check(/cancelled: demo model stays the active model/.test(message ?? '') && (await page.textContent('#status')).includes('demo model'),
+    `full mode: Cancel keeps the model: ${message}`);
+  const started = Date.now();
+  await page.click('#run-train');
+  await page.waitForFunction(() => Number(document.querySelector('#train-resume').dataset.savedStep || 0) > 0,
+    null, { timeout: 600_000 });
+  const saved = await page.$eval('#train-resume', (e) => Number(e.dataset.savedStep));
+  await page.reload();
+  await ready(page, 'demo model');
+  await page.click('#tab-train');
+  await page.waitForSelector('#train-resume:not([hidden])', { timeout: 30_000 });
+  const offer = await page.textContent('#train-resume span');
+  check(offer.includes(`on ${want.name}`) && /stopped at step [1-9]/.test(offer), `a reload offers to continue the run: ${offer}`);
+  await page.click('#train-continue');
+  await ready(page, `tuned on ${want.name}`);
+  const seconds = (Date.now() - started) / 1000;
+  const summary = await page.textContent('#train-summary');
+  check(summary.startsWith(`Fine-tuned (full) on ${want.training_rows} rows`), `full mode's report: ${summary}`);
+  const rows = await page.$$eval('#train-report tbody tr', (all) => all.map((r) => [Number(r.dataset.pearson), Number(r.dataset.spearman)]));
+  check(rows.length === 3 && rows.flat().every(Number.isFinite), `full mode's report has its figures: ${JSON.stringify(rows)}`);
+  const curve = await page.$eval('#train-loss', (e) => ({ ...e.dataset }));
+  const steps = curve.steps.split(',').map(Number);
+  check(steps.length === want.members && steps.every((n) => n === want.steps), `the loss curve has every step of each network: ${curve.steps} (${want.steps} each)`);
+  const [first, last] = [curve.first, curve.last].map((v) => v.split(',').map(Number));
+  check(first.every((f, k) => last[k] < f), `every network's loss falls: ${curve.first} → ${curve.last}`);
+  console.log(`     full fine-tuning of ${want.members} networks on ${want.training_rows} rows: ${seconds.toFixed(0)} s with a reload after step ${saved}; Pearson ${rows.map((r) => r[0].toFixed(3)).join(' / ')}`);
+  await writeFile(join(work, 'tuned-full.json'), JSON.stringify(await score(page, expected.sequences.slice(0, 4))));
+  await page.click('#tab-train');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
+  await download.saveAs(join(work, 'tuned-full.safetensors'));
+  await page.click('#restore-model');
+  await ready(page, 'demo model');
+  await page.check('input[name="train-mode"][value="quick"]');
 }
 
 // The form makes the spec written out in browser.rs (as the search read it,
@@ -141,6 +191,8 @@ async function checkDesign(page, wanted) {
 // download is left in `work` for browser.rs to read natively; "go back"
 // restores the demo model.
 async function checkFineTune(page, want, name, full) {
+  await page.click('#tab-train');
+  await page.check('input[name="train-mode"][value="quick"]');
   const problem = () => page.$eval('#train-problem', (e) => (e.hidden ? null : e.textContent));
   if (full) {
     const bad = [

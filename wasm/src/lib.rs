@@ -17,7 +17,8 @@ use promoscope_model::encoding::{Flanks, Placement, encode_for, one_hot};
 use promoscope_model::ism::{Mutagenesis, ScoredSubstitution};
 use promoscope_model::measurements::{MeasurementTable, value_column};
 use promoscope_model::records::{self, Record};
-use promoscope_model::tune::{self, QuickInput};
+use promoscope_model::training::{Checkpoint, Progress};
+use promoscope_model::tune::{self, FullInput, FullRun, QuickInput, TunedMember};
 use promoscope_model::weights::{self, WeightsInfo};
 use promoscope_model::{Backend, Ensemble, Prediction, SelectedDevice};
 use serde::Serialize;
@@ -148,6 +149,19 @@ pub struct Promoscope {
     design: Option<Design>,
 }
 
+/// `object` with `bytes` (a model file, say) set on it as a `Uint8Array`.
+fn with_bytes(object: JsValue, bytes: &[u8]) -> Result<JsValue, JsError> {
+    set(&object, "bytes", &js_sys::Uint8Array::from(bytes).into())?;
+    Ok(object)
+}
+
+/// `object[key] = value`.
+fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), JsError> {
+    js_sys::Reflect::set(object, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(|_| JsError::new("could not hand the result to the page"))
+}
+
 /// `value` as a JS object, through one JSON string: serde-wasm-bindgen's
 /// property-by-property build took 2.8 s for an ISM table of 330 rows in
 /// Chromium (~1 ms a value), one `JSON.parse` of the same table ~4 ms.
@@ -265,11 +279,46 @@ impl Promoscope {
             source: &source,
             date: &date,
         })?;
-        let result = to_js(&tuned.report)?;
-        let bytes = js_sys::Uint8Array::from(tuned.bytes.as_slice());
-        js_sys::Reflect::set(&result, &JsValue::from_str("bytes"), &bytes)
-            .map_err(|_| JsError::new("could not hand the fine-tuned model to the page"))?;
-        Ok(result)
+        with_bytes(to_js(&tuned.report)?, &tuned.bytes)
+    }
+
+    /// The end of a full fine-tuning ([`tune::full`]) of this model on the
+    /// rows `sequences`/`values`: each member's `FineTune.finish` answer in
+    /// order (`bytes`, `before`, `after`), joined into one file: `{report,
+    /// bytes}` as `tuneQuick`.
+    #[wasm_bindgen(js_name = tuneFull)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn tune_full(
+        &self,
+        sequences: Vec<String>,
+        values: Vec<f32>,
+        member_bytes: Vec<js_sys::Uint8Array>,
+        before: Vec<js_sys::Float32Array>,
+        after: Vec<js_sys::Float32Array>,
+        holdout: u32,
+        source: String,
+        date: String,
+    ) -> Result<JsValue, JsError> {
+        let table = measured(sequences, values)?;
+        let members: Vec<TunedMember> = member_bytes
+            .iter()
+            .zip(&before)
+            .zip(&after)
+            .map(|((bytes, before), after)| TunedMember {
+                bytes: bytes.to_vec(),
+                before: before.to_vec(),
+                after: after.to_vec(),
+            })
+            .collect();
+        let tuned = tune::full(FullInput {
+            bytes: &self.bytes,
+            members: &members,
+            table: &table,
+            holdout,
+            source: &source,
+            date: &date,
+        })?;
+        with_bytes(to_js(&tuned.report)?, &tuned.bytes)
     }
 
     /// Rows of the ISM batch of `sequence`: the reference and each substitution.
@@ -458,4 +507,120 @@ async fn read(y: Tensor<2>) -> Result<Vec<f32>, JsError> {
         .map_err(|e| JsError::new(&format!("reading predictions back: {e:?}")))?;
     y.try_into_vec_as::<f32>()
         .map_err(|e| JsError::new(&format!("{e:?}")))
+}
+
+/// One network's full fine-tuning ([`FullRun`]) on the CPU (flex), in a
+/// worker of its own: the page asks for a few steps at a time (progress,
+/// Cancel), saves a checkpoint in the browser's storage now and then, and
+/// continues from one after a reload.
+#[wasm_bindgen]
+pub struct FineTune {
+    full: FullRun,
+}
+
+#[wasm_bindgen]
+impl FineTune {
+    /// Member `member` of the model file `bytes` (0 for one network), to be
+    /// trained on the rows `sequences`/`values` that the `holdout` percent
+    /// rule keeps for training, seeded by `seed`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        bytes: &[u8],
+        member: usize,
+        sequences: Vec<String>,
+        values: Vec<f32>,
+        holdout: u32,
+        seed: u32,
+    ) -> Result<FineTune, JsError> {
+        let table = measured(sequences, values)?;
+        let device = Device::flex().autodiff();
+        let full = FullRun::new(bytes, member, &table, holdout, u64::from(seed), &device)?;
+        Ok(FineTune { full })
+    }
+
+    /// Continues from a checkpoint (an object of [`FineTune::checkpoint`]).
+    pub fn resume(
+        &mut self,
+        progress: &str,
+        weights: Vec<u8>,
+        optimizer: Vec<u8>,
+        swa: Option<Vec<u8>>,
+    ) -> Result<(), JsError> {
+        let progress: Progress = serde_json::from_str(progress)
+            .map_err(|e| JsError::new(&format!("not a fine-tuning checkpoint: {e}")))?;
+        self.full.resume(&Checkpoint {
+            progress,
+            weights,
+            optimizer,
+            swa,
+        })?;
+        Ok(())
+    }
+
+    /// Where the run stands: `{step, steps, epoch, epochs}`.
+    pub fn state(&self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct State {
+            step: usize,
+            steps: usize,
+            epoch: usize,
+            epochs: usize,
+        }
+        let run = self.full.run();
+        to_js(&State {
+            step: run.progress.step,
+            steps: self.full.total_steps(),
+            epoch: run.progress.epoch.min(run.hyper.epochs),
+            epochs: run.hyper.epochs,
+        })
+    }
+
+    /// Up to `count` more optimizer steps: their losses.
+    pub fn steps(&mut self, count: usize) -> Vec<f32> {
+        self.full.steps(count)
+    }
+
+    /// The run as `{progress (JSON), weights, optimizer, swa (or null)}`.
+    pub fn checkpoint(&self) -> Result<JsValue, JsError> {
+        let checkpoint = self.full.checkpoint()?;
+        let object = js_sys::Object::new().into();
+        let progress = serde_json::to_string(&checkpoint.progress)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        set(&object, "progress", &JsValue::from_str(&progress))?;
+        for (key, bytes) in [
+            ("weights", Some(&checkpoint.weights)),
+            ("optimizer", Some(&checkpoint.optimizer)),
+            ("swa", checkpoint.swa.as_ref()),
+        ] {
+            let value = match bytes {
+                Some(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                None => JsValue::NULL,
+            };
+            set(&object, key, &value)?;
+        }
+        Ok(object)
+    }
+
+    /// The fine-tuned network: `{bytes, before, after}`, its file and the
+    /// held-out rows' predictions before and after, for `tuneFull`.
+    pub fn finish(&self) -> Result<JsValue, JsError> {
+        let member = self.full.finish()?;
+        let object = js_sys::Object::new().into();
+        set(
+            &object,
+            "bytes",
+            &js_sys::Uint8Array::from(member.bytes.as_slice()).into(),
+        )?;
+        set(
+            &object,
+            "before",
+            &js_sys::Float32Array::from(member.before.as_slice()).into(),
+        )?;
+        set(
+            &object,
+            "after",
+            &js_sys::Float32Array::from(member.after.as_slice()).into(),
+        )?;
+        Ok(object)
+    }
 }

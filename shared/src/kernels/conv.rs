@@ -246,13 +246,14 @@ impl ConvSite {
     }
 }
 
-/// Both off autodiff, or (natively) both on it with one checkpointing strategy.
-#[cfg(not(target_family = "wasm"))]
+/// Both off autodiff, or (where burn has autodiff) both on it with one
+/// checkpointing strategy.
+#[cfg(any(not(target_family = "wasm"), feature = "train"))]
 fn same_graph(a: &Device, b: &Device) -> bool {
     a.gradient_checkpointing_strategy() == b.gradient_checkpointing_strategy()
 }
 
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", not(feature = "train")))]
 fn same_graph(a: &Device, b: &Device) -> bool {
     !a.is_autodiff() && !b.is_autodiff()
 }

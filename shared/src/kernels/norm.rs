@@ -3,12 +3,12 @@
 use burn::module::{Initializer, Param, RunningState};
 use burn::prelude::*;
 
-#[cfg(not(target_family = "wasm"))]
+#[cfg(any(not(target_family = "wasm"), feature = "train"))]
 mod batch;
 
-/// The browser build compiles burn without autodiff: no device there is an
-/// autodiff one, so batch norms always take their running statistics.
-#[cfg(target_family = "wasm")]
+/// A wasm build without `train` compiles burn without autodiff: no device
+/// there is an autodiff one, so batch norms always take their running statistics.
+#[cfg(all(target_family = "wasm", not(feature = "train")))]
 mod batch {
     use burn::prelude::*;
 

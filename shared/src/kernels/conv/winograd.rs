@@ -80,7 +80,7 @@ pub(crate) fn grouped_pays(shape: &ConvShape) -> bool {
 /// - x: `[batch, length, in]`, weight: `[3, in, out]` (taps first)
 /// - output: `[batch, length, out]`
 pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    #[cfg(not(target_family = "wasm"))]
+    #[cfg(any(not(target_family = "wasm"), feature = "train"))]
     if x.device().is_autodiff() {
         return training::conv3(x, weight, dilation);
     }
@@ -141,7 +141,7 @@ fn spread(kernel: usize, dilation: usize) -> (usize, usize) {
 /// What the backward needs of the forward: its transformed inputs and taps
 /// (no transform again), and the shapes.
 #[derive(Clone, Debug)]
-#[cfg_attr(target_family = "wasm", allow(dead_code))] // the browser never trains
+#[cfg_attr(all(target_family = "wasm", not(feature = "train")), allow(dead_code))] // a page that never trains
 struct Winograd {
     /// `Bᵀ x`, `[POINTS, rows, in]`.
     inputs: Tensor<3>,
@@ -334,7 +334,7 @@ fn scatter<const J: usize, const K: usize>(
 /// The convolution as an operation of burn's autodiff graph on flex: the
 /// forward keeps its transformed inputs and taps, the backward is
 /// [`Winograd::backward`].
-#[cfg(not(target_family = "wasm"))]
+#[cfg(any(not(target_family = "wasm"), feature = "train"))]
 mod training {
     use super::Winograd;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
