@@ -143,15 +143,7 @@ mod tests {
         let device = Device::flex();
         let autodiff = device.clone().autodiff();
         // No dropout: each refresh must see the same activations.
-        let config = ModelConfig {
-            dropout_block1: 0.0,
-            dropout_block2: 0.0,
-            dropout_block3: 0.0,
-            dropout_residual: 0.0,
-            dropout_transformer: 0.0,
-            dropout_head: 0.0,
-            ..ModelConfig::tiny()
-        };
+        let config = ModelConfig::tiny().without_dropout();
         device.seed(7);
         let model = config.init(&device);
         let batch = |seed| {

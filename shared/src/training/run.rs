@@ -505,15 +505,7 @@ mod tests {
     #[test]
     fn a_run_resumed_from_its_checkpoint_repeats_the_uninterrupted_one() {
         let device = Device::flex().autodiff();
-        let config = ModelConfig {
-            dropout_block1: 0.0,
-            dropout_block2: 0.0,
-            dropout_block3: 0.0,
-            dropout_residual: 0.0,
-            dropout_transformer: 0.0,
-            dropout_head: 0.0,
-            ..ModelConfig::tiny()
-        };
+        let config = ModelConfig::tiny().without_dropout();
         let hyper = Recipe::SmallData.hyperparameters(40, Some(8), None);
         // Both runs from one network (the generator is shared, see above).
         let model = initial_model(&config, &[1.0, 2.0], &device);

@@ -321,15 +321,15 @@ mod tests {
             })
             .collect();
         assert_ne!(tuned[0].before, tuned[0].after, "the network changed");
-        let result = full(FullInput {
+        let input = |members| FullInput {
             bytes: &bytes,
-            members: &tuned,
+            members,
             table: &table,
             holdout: 20,
             source: "gc.tsv",
             date: "2026-12-06",
-        })
-        .unwrap();
+        };
+        let result = full(input(&tuned)).unwrap();
         let report = &result.report;
         assert_eq!(report.mode, "full");
         let (model, info) = load_ensemble(&result.bytes, &inference).unwrap();
@@ -356,18 +356,7 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.to_string(), "member 2 of a model of 2 network(s)");
-        let err = full(FullInput {
-            members: &tuned[..1],
-            ..FullInput {
-                bytes: &bytes,
-                members: &tuned,
-                table: &table,
-                holdout: 20,
-                source: "gc.tsv",
-                date: "2026-12-06",
-            }
-        })
-        .unwrap_err();
+        let err = full(input(&tuned[..1])).unwrap_err();
         assert!(matches!(err, TuneError::Member { .. }), "{err}");
     }
 }
