@@ -248,16 +248,16 @@ impl Run {
     }
 
     /// The batches of the epoch in progress over a training set of `rows`
-    /// rows: [`epoch_order`] in batches of the recipe's size, each of at
-    /// least two rows (batch norm needs two).
+    /// rows ([`Run::epoch_batches`]).
     pub fn batches(&self, rows: usize) -> Vec<Vec<usize>> {
-        let order = epoch_order(
-            self.seed,
-            rows,
-            self.mix,
-            self.hyper.epoch_size,
-            self.progress.epoch,
-        );
+        self.epoch_batches(self.progress.epoch, rows)
+    }
+
+    /// The batches of (1-based) `epoch` over a training set of `rows` rows:
+    /// [`epoch_order`] in batches of the recipe's size, each of at least two
+    /// rows (batch norm needs two).
+    pub fn epoch_batches(&self, epoch: usize, rows: usize) -> Vec<Vec<usize>> {
+        let order = epoch_order(self.seed, rows, self.mix, self.hyper.epoch_size, epoch);
         order
             .chunks(self.hyper.batch_size)
             .filter(|c| c.len() >= 2)

@@ -160,16 +160,10 @@ impl FullRun {
     pub fn finish(&self) -> Result<TunedMember, TuneError> {
         let inference = self.device.clone().inner();
         let refresh = self.run.hyper.swa.as_ref().map_or(0, |swa| swa.bn_batches);
-        let order = crate::training::epoch_order(
-            self.run.seed,
-            self.sequences.len(),
-            None,
-            self.run.hyper.epoch_size,
-            self.run.hyper.epochs,
-        );
-        let batches = order
-            .chunks(self.run.hyper.batch_size)
-            .filter(|c| c.len() >= 2)
+        let batches = self
+            .run
+            .epoch_batches(self.run.hyper.epochs, self.sequences.len())
+            .into_iter()
             .take(refresh)
             .map(|chunk| {
                 let rows: Vec<&String> = chunk.iter().map(|&i| &self.sequences[i]).collect();
