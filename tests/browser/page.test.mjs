@@ -102,6 +102,7 @@ async function scenario(label, backend, flags, onCpu) {
   await checkFineTune(page, onCpu ? expected.tune_cpu : expected.tune_webgpu, name, onCpu);
   if (onCpu) await page.locator('#train-results').screenshot({ path: join(artifacts, `train-${name}.png`) });
   if (onCpu) await checkFullTune(page, expected.tune_full);
+  else await checkFullTuneBesideWebGpu(page, expected.tune_full);
 
   if (onCpu) {
     await badDesign(page);
@@ -162,6 +163,34 @@ async function checkFullTune(page, want) {
   await page.click('#tab-train');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
   await download.saveAs(join(work, 'tuned-full.safetensors'));
+  await page.click('#restore-model');
+  await ready(page, 'demo model');
+  await page.check('input[name="train-mode"][value="quick"]');
+}
+
+// Full fine-tuning beside a WebGPU model: it trains in CPU workers of its
+// own, one a core, every network's loss falls, and the result becomes the
+// active model (on WebGPU), whose download and predictions are left in `work`.
+async function checkFullTuneBesideWebGpu(page, want) {
+  await loadMeasurements(page, want.path);
+  const where = page.waitForFunction(() => / CPU workers?: step/.test(document.querySelector('#train-eta').textContent),
+    null, { timeout: 120_000, polling: 100 }).then(() => page.textContent('#train-eta'), () => '(never shown)');
+  const { seconds, scores: rows } = await fineTune(page, want.name, want.holdout, 'full');
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const trainers = Math.min(cores, 8, want.members);
+  const eta = await where;
+  check(eta.startsWith(`training on ${trainers} CPU worker`), `beside WebGPU, full mode trains on ${trainers} CPU worker(s): ${eta}`);
+  check(rows.length === 3 && rows.flat().every(Number.isFinite), `full mode's report beside WebGPU: ${JSON.stringify(rows)}`);
+  const curve = await page.$eval('#train-loss', (e) => ({ ...e.dataset }));
+  const [first, last] = [curve.first, curve.last].map((v) => v.split(',').map(Number));
+  check(curve.steps.split(',').every((n) => Number(n) === want.steps) && first.every((f, k) => last[k] < f),
+    `beside WebGPU, every step is on the curve (${curve.steps}) and each loss falls: ${curve.first} → ${curve.last}`);
+  check((await page.textContent('#status')).includes('WebGPU'), 'the tuned model runs on WebGPU');
+  console.log(`     full fine-tuning beside WebGPU: ${seconds.toFixed(0)} s; Pearson ${rows.map((r) => r[0].toFixed(3)).join(' / ')}`);
+  await writeFile(join(work, 'tuned-full-webgpu.json'), JSON.stringify(await score(page, expected.sequences.slice(0, 1))));
+  await page.click('#tab-train');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
+  await download.saveAs(join(work, 'tuned-full-webgpu.safetensors'));
   await page.click('#restore-model');
   await ready(page, 'demo model');
   await page.check('input[name="train-mode"][value="quick"]');

@@ -266,7 +266,8 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
         // a sequence) 35, 10 of them held out by the 40% rule.
         "tune_cpu": tuned(&demo_bytes, &demo, work.path(), "tune.tsv", 300, 20, &sequences),
         "tune_webgpu": tuned(&demo_bytes, &demo, work.path(), "tune-small.tsv", 35, 40, &sequences[..2]),
-        // Full fine-tuning on the CPU path: 300 rows, 20% held out (16 steps a network).
+        // Full fine-tuning (on the CPU path, and beside a WebGPU model): 300 rows,
+        // 20% held out (16 steps a network).
         "tune_full": full_table(&demo_bytes, work.path(), "tune-full.tsv", 300, 20),
         "tolerance": 1e-4,
     });
@@ -286,7 +287,7 @@ fn page_scores_like_the_native_model_on_webgpu_and_cpu() {
     );
     // The fine-tuned models the page downloaded predict, natively, what the
     // page showed for them (the page checked those against native tuning).
-    for backend in ["cpu", "webgpu", "full"] {
+    for backend in ["cpu", "webgpu", "full", "full-webgpu"] {
         let bytes = std::fs::read(work.path().join(format!("tuned-{backend}.safetensors")))
             .expect("the page's fine-tuned model was downloaded");
         let (model, _) = weights::load_ensemble(&bytes, &Device::flex()).unwrap();

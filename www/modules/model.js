@@ -20,6 +20,11 @@ export function members() {
   return model.members;
 }
 
+// The backend the active model runs on: `cpu` or `webgpu`.
+export function backend() {
+  return model.backend;
+}
+
 // The active model's name and file (a copy of it).
 export function active() {
   return { name: modelName, bytes: modelBytes.slice(0) };
@@ -53,7 +58,7 @@ export async function loadModel(bytes, name) {
     const copy = bytes.slice(0); // workers[0] takes `bytes` itself
     const kept = bytes.slice(0);
     const description = await workers[0].call('load', { bytes, backend: $('#backend').value }, [bytes]);
-    await staff(description, copy, Number(params.get('workers')) || undefined);
+    await staff(description, copy);
     model = description; modelName = name; modelBytes = kept;
     showCard();
     const where = description.backend === 'cpu'

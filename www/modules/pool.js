@@ -5,6 +5,8 @@
 const MAX_WORKERS = 8;
 const CHUNK = 96; // rows per call at most: progress and Cancel act between calls
 const WASM = 'promoscope-wasm_bg.wasm';
+// The page's `?workers=N`: at most N workers on the CPU.
+const CAP = Number(new URLSearchParams(location.search).get('workers')) || MAX_WORKERS;
 let code = null; // the compiled module (a promise), from init()
 export const workers = [];
 
@@ -54,12 +56,15 @@ export function startWorker() {
   };
 }
 
-// After workers[0] has loaded a model: as many workers as the backend uses
-// (`cap`: the page's `?workers=N`), each with the same model. A worker that cannot
-// load it is let go.
-export async function staff(description, bytes, cap = MAX_WORKERS) {
-  const wanted = description.backend === 'cpu'
-    ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, cap, MAX_WORKERS)) : 1;
+// How many workers work on the CPU: one per core, within the caps.
+export function cpuWorkers() {
+  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, CAP, MAX_WORKERS));
+}
+
+// After workers[0] has loaded a model: as many workers as the backend uses,
+// each with the same model. A worker that cannot load it is let go.
+export async function staff(description, bytes) {
+  const wanted = description.backend === 'cpu' ? cpuWorkers() : 1;
   for (const extra of workers.splice(wanted)) extra.stop();
   while (workers.length < wanted) workers.push(startWorker());
   const helpers = workers.slice(1);

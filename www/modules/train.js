@@ -3,12 +3,13 @@
 // (shared/src/tune.rs, as `promoscope tune`): every row's hidden layer over
 // the workers, then the output layers re-fitted in workers[0], whose answer is
 // the new model's file. Full mode (shared/src/tune/full.rs, the trainer's
-// training loop): each network trained in a worker, a few steps a call, its
+// training loop): each network trained on the CPU in a worker (the pool's on
+// the CPU backend, else workers of its own), a few steps a call, its
 // checkpoints kept in the browser's storage (store.js); workers[0] joins them.
 // Either result becomes the active model of every tab.
 import { $, download } from './dom.js';
-import { active, loadModel, members } from './model.js';
-import { chunks, spread, withProgress, workers } from './pool.js';
+import { active, backend, loadModel, members } from './model.js';
+import { chunks, cpuWorkers, spread, startWorker, withProgress, workers } from './pool.js';
 import { dropRun, loadRun, saveCheckpoint, saveRun } from './store.js';
 
 let file = null; // {name, text}
@@ -212,7 +213,8 @@ async function continueSaved() {
 
 // Full fine-tuning of every network of `record.model` (each in the next free
 // worker), saved to the browser's storage as it goes; then joined and made
-// the active model.
+// the active model. It trains on the CPU (flex): in the pool's workers on
+// the CPU backend; beside a WebGPU model in workers of its own, one a core.
 async function runFull(record) {
   showProblem(null);
   $('#train-results').hidden = true;
@@ -243,6 +245,9 @@ async function runFull(record) {
   await save();
   $('#train-curve').hidden = false;
   drawLosses(record.losses);
+  const own = backend() !== 'cpu';
+  const trainers = own ? Array.from({ length: Math.min(count, cpuWorkers()) }, startWorker) : workers;
+  const where = `${trainers.length} CPU worker${trainers.length > 1 ? 's' : ''}`;
   let result;
   try {
     result = await withProgress($('#train'), async (job) => {
@@ -252,7 +257,7 @@ async function runFull(record) {
         shown(done, total);
         const rate = trained / ((performance.now() - started) / 1000); // steps a second, all workers
         const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
-        $('#train-eta').textContent = `training: step ${done}/${total}` + (left === null ? '' : `, about ${formatSeconds(left)} left`);
+        $('#train-eta').textContent = `training on ${where}: step ${done}/${total}` + (left === null ? '' : `, about ${formatSeconds(left)} left`);
       };
       const queue = Array.from({ length: count }, (_, k) => k);
       const finished = new Array(count);
@@ -285,7 +290,7 @@ async function runFull(record) {
         $('#train-eta').textContent = 'averaging the weights and scoring the held-out rows…';
         finished[k] = await worker.call('fullFinish');
       };
-      await Promise.all(workers.map(async (worker) => {
+      await Promise.all(trainers.map(async (worker) => {
         while (queue.length && !job.stopped) await train(worker, queue.shift());
       }));
       if (job.cancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
@@ -301,6 +306,7 @@ async function runFull(record) {
     return;
   } finally {
     $('#train-eta').textContent = '';
+    if (own) trainers.forEach((w) => w.stop());
   }
   await saving;
   await dropRun().catch(() => {});
