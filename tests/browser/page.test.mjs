@@ -153,19 +153,21 @@ async function checkFullTune(page, want) {
   check(summary.startsWith(`Fine-tuned (full) on ${want.training_rows} rows`), `full mode's report: ${summary}`);
   const rows = await page.$$eval('#train-report tbody tr', (all) => all.map((r) => [Number(r.dataset.pearson), Number(r.dataset.spearman)]));
   check(rows.length === 3 && rows.flat().every(Number.isFinite), `full mode's report has its figures: ${JSON.stringify(rows)}`);
+  await checkLossCurve(page, want, '');
+  console.log(`     full fine-tuning of ${want.members} networks on ${want.training_rows} rows: ${seconds.toFixed(0)} s with a reload after step ${saved}; Pearson ${rows.map((r) => r[0].toFixed(3)).join(' / ')}`);
+  await keepTuned(page, 'full', await score(page, expected.sequences.slice(0, 4)));
+  await page.check('input[name="train-mode"][value="quick"]');
+}
+
+// The loss curve of a full fine-tuning: every step of each network, and
+// each network's loss falls.
+async function checkLossCurve(page, want, label) {
   const curve = await page.$eval('#train-loss', (e) => ({ ...e.dataset }));
   const steps = curve.steps.split(',').map(Number);
-  check(steps.length === want.members && steps.every((n) => n === want.steps), `the loss curve has every step of each network: ${curve.steps} (${want.steps} each)`);
+  check(steps.length === want.members && steps.every((n) => n === want.steps),
+    `${label}the loss curve has every step of each network: ${curve.steps} (${want.steps} each)`);
   const [first, last] = [curve.first, curve.last].map((v) => v.split(',').map(Number));
-  check(first.every((f, k) => last[k] < f), `every network's loss falls: ${curve.first} → ${curve.last}`);
-  console.log(`     full fine-tuning of ${want.members} networks on ${want.training_rows} rows: ${seconds.toFixed(0)} s with a reload after step ${saved}; Pearson ${rows.map((r) => r[0].toFixed(3)).join(' / ')}`);
-  await writeFile(join(work, 'tuned-full.json'), JSON.stringify(await score(page, expected.sequences.slice(0, 4))));
-  await page.click('#tab-train');
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
-  await download.saveAs(join(work, 'tuned-full.safetensors'));
-  await page.click('#restore-model');
-  await ready(page, 'demo model');
-  await page.check('input[name="train-mode"][value="quick"]');
+  check(first.every((f, k) => last[k] < f), `${label}every network's loss falls: ${curve.first} → ${curve.last}`);
 }
 
 // Full fine-tuning beside a WebGPU model: it trains in CPU workers of its
@@ -181,19 +183,23 @@ async function checkFullTuneBesideWebGpu(page, want) {
   const eta = await where;
   check(eta.startsWith(`training on ${trainers} CPU worker`), `beside WebGPU, full mode trains on ${trainers} CPU worker(s): ${eta}`);
   check(rows.length === 3 && rows.flat().every(Number.isFinite), `full mode's report beside WebGPU: ${JSON.stringify(rows)}`);
-  const curve = await page.$eval('#train-loss', (e) => ({ ...e.dataset }));
-  const [first, last] = [curve.first, curve.last].map((v) => v.split(',').map(Number));
-  check(curve.steps.split(',').every((n) => Number(n) === want.steps) && first.every((f, k) => last[k] < f),
-    `beside WebGPU, every step is on the curve (${curve.steps}) and each loss falls: ${curve.first} → ${curve.last}`);
+  await checkLossCurve(page, want, 'beside WebGPU: ');
   check((await page.textContent('#status')).includes('WebGPU'), 'the tuned model runs on WebGPU');
   console.log(`     full fine-tuning beside WebGPU: ${seconds.toFixed(0)} s; Pearson ${rows.map((r) => r[0].toFixed(3)).join(' / ')}`);
-  await writeFile(join(work, 'tuned-full-webgpu.json'), JSON.stringify(await score(page, expected.sequences.slice(0, 1))));
+  await keepTuned(page, 'full-webgpu', await score(page, expected.sequences.slice(0, 1)));
+  await page.check('input[name="train-mode"][value="quick"]');
+}
+
+// Leaves the active fine-tuned model's predictions `scores` (of the first
+// sequences) and its download in `work` as tuned-NAME.json/.safetensors, for
+// browser.rs to read natively; then goes back to the model before it.
+async function keepTuned(page, name, scores) {
+  await writeFile(join(work, `tuned-${name}.json`), JSON.stringify(scores));
   await page.click('#tab-train');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
-  await download.saveAs(join(work, 'tuned-full-webgpu.safetensors'));
+  await download.saveAs(join(work, `tuned-${name}.safetensors`));
   await page.click('#restore-model');
   await ready(page, 'demo model');
-  await page.check('input[name="train-mode"][value="quick"]');
 }
 
 // The form makes the spec written out in browser.rs (as the search read it,
@@ -270,12 +276,7 @@ async function checkFineTune(page, want, name, full) {
   };
   near(`the fine-tuned model (${name}) scores as the one tuned natively`, scores, want.predictions);
   near(`the fine-tuned model's spreads (${name}) vs native`, (await spreads(page)).values, want.spreads);
-  await writeFile(join(work, `tuned-${name}.json`), JSON.stringify(scores));
-  await page.click('#tab-train');
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-tuned')]);
-  await download.saveAs(join(work, `tuned-${name}.safetensors`));
-  await page.click('#restore-model');
-  await ready(page, 'demo model');
+  await keepTuned(page, name, scores);
   check(!(await page.textContent('#status')).includes('tuned'), 'going back restores the model before fine-tuning');
 }
 
