@@ -4,7 +4,8 @@
 
 Accuracy on the `--holdout 15` part of the DREAM sample: the k-mer ridge, the
 Vaishnav pre-training alone, each seed's network (mean ± sample standard
-deviation over seeds), every pair of seeds as an ensemble (mean ± sd over
+deviation over seeds), the PyTorch twin given the same recipe and start
+(twin.json, when present), every pair of seeds as an ensemble (mean ± sd over
 pairs) and all seeds as one ensemble. Calibration of each ensemble's spread
 (from `promoscope evaluate`): Spearman of |error| and spread with its
 bootstrap interval, mean |error| in the top and bottom fifth of spread, the
@@ -74,6 +75,10 @@ def main():
         seeds.append((last["swa_pearson"], last["swa_spearman"]))
     p, s = zip(*seeds)
     rows.append((f"one network, {len(seeds)} seeds", "1", spread(p), spread(s)))
+    if (out / "twin.json").exists():
+        twin = load("twin.json")["runs"]
+        rows.append((f"PyTorch twin, same recipe from the same pre-trained network, {len(twin)} seeds", "1",
+                     spread([r["swa_pearson"] for r in twin]), spread([r["swa_spearman"] for r in twin])))
     pairs = sorted(out.glob("pair[0-9][0-9].json"))
     pair_scores = [load(f.name)["overall"] for f in pairs]
     rows.append((f"ensemble of two seeds, {len(pairs)} pairs", "2", spread([x["pearson"] for x in pair_scores]),

@@ -7,7 +7,7 @@
 # on the held-out part with their spread's calibration. Every step resumes
 # where it stopped.
 #
-#   [OUT=runs/ensemble] [SEEDS="0 1 2 3"] [THREADS=2] [PROMOSCOPE=binary] bash scripts/train-ensemble.sh
+#   [OUT=runs/ensemble] [SEEDS="0 1 2 3"] [TWIN_SEEDS="0 1 2"] [THREADS=2] [PROMOSCOPE=binary] bash scripts/train-ensemble.sh
 #
 # Figures: $OUT/*.json, and the table: python3 scripts/ensemble_table.py $OUT
 set -euo pipefail
@@ -48,6 +48,12 @@ for seed in $SEEDS; do
     --init "$OUT/pretrain/swa.safetensors" --mix-data "$OUT/teacher.txt" --seed "$seed"
   members+=("$OUT/seed$seed/swa.safetensors")
 done
+
+# The PyTorch twin, the same recipe from the same pre-trained weights.
+# shellcheck disable=SC2086
+[[ -f $OUT/twin.json ]] || python3 scripts/peer_train.py --data "$dream" --holdout 15 \
+  --recipe small-data --epochs 4 --lr 5e-4 --init "$OUT/pretrain/swa.safetensors" \
+  --mix-data "$OUT/teacher.txt" --seeds ${TWIN_SEEDS:-0 1 2} --threads "$RAYON_NUM_THREADS" --out "$OUT/twin.json"
 
 # Ensembles: every pair of seeds, and all of them; each scored on the
 # held-out part, with every sequence's mean and spread for the table's
