@@ -2,8 +2,10 @@
 
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
+use burn::tensor::DType;
 
 use crate::device::is_flex;
+use crate::kernels::flex_values::product;
 use crate::kernels::norm::per_channel;
 
 /// Configuration of a [`Dense`].
@@ -85,11 +87,15 @@ pub(crate) fn linear<const D: usize>(
 }
 
 /// `x · w` (`[rows, k] · [k, n]`); on a GPU as one batched product of blocks
-/// of rows with `w` shared ([`gpu_row_blocks`]).
+/// of rows with `w` shared ([`gpu_row_blocks`]); on flex in f32 outside
+/// autodiff (neither side on an autodiff device) through [`product`].
 pub(crate) fn rows_product(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     let [rows, _] = x.dims();
+    let [_, n] = w.dims();
+    let plain = |t: &Tensor<2>| !t.device().is_autodiff() && t.dtype() == DType::F32;
     match gpu_row_blocks(&x.device(), rows) {
         Some(blocks) => blocked_product(x, w, blocks),
+        None if plain(&x) && plain(&w) => product(x.unsqueeze(), w.unsqueeze()).reshape([rows, n]),
         None => x.matmul(w),
     }
 }

@@ -25,7 +25,9 @@
 use burn::prelude::*;
 
 use super::{ConvShape, pad_length};
-use crate::kernels::flex_values::{contiguous, each_chunk, slice};
+use std::mem::MaybeUninit;
+
+use crate::kernels::flex_values::{contiguous, product, slice, written};
 
 /// Outputs per tile.
 const TILE: usize = 4;
@@ -167,7 +169,7 @@ impl Winograd {
             .unsqueeze::<3>()
             .matmul(weight.swap_dims(0, 1))
             .swap_dims(0, 1);
-        let products = inputs.clone().matmul(taps.clone());
+        let products = product(inputs.clone(), taps.clone());
         let y = from_points(products, batch, &tiles, 1, &OUTPUT);
         let state = Self {
             inputs,
@@ -220,6 +222,34 @@ impl Tiles {
         let p = start + (j * self.dilation) as isize;
         (0..self.length as isize).contains(&p).then_some(p as usize)
     }
+}
+
+/// `out = Σ_j coefficients[j] · rows[j]`, every value written: [`add`] to
+/// nothing, term for term.
+fn set(out: &mut [MaybeUninit<f32>], rows: &[&[f32]], coefficients: &[f32]) {
+    let first = coefficients.iter().position(|&c| c != 0.0);
+    match first {
+        Some(j) => {
+            for (o, v) in out.iter_mut().zip(rows[j]) {
+                o.write(coefficients[j] * v);
+            }
+        }
+        None => out.fill(MaybeUninit::new(0.0)),
+    }
+    // SAFETY: every value of `out` was written just now.
+    let out = unsafe { assume_init(out) };
+    if let Some(j) = first {
+        add(out, &rows[j + 1..], &coefficients[j + 1..]);
+    }
+}
+
+/// `values` as the values they hold.
+///
+/// # Safety
+/// Every one of them must have been written.
+unsafe fn assume_init(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout; the values are written.
+    unsafe { &mut *(std::ptr::from_mut(values) as *mut [f32]) }
 }
 
 /// `out += Σ_j coefficients[j] · rows[j]`.
@@ -284,8 +314,8 @@ fn gather<const J: usize, const K: usize>(
 ) -> Vec<f32> {
     let batch = x.len() / (tiles.length * channels);
     let zeros = vec![0.0; channels];
-    let mut v = vec![0.0; batch * tiles.per_sequence * K * channels];
-    each_chunk(&mut v, tiles.per_sequence * K * channels, |b, v| {
+    let len = batch * tiles.per_sequence * K * channels;
+    let fill = |b: usize, v: &mut [MaybeUninit<f32>]| {
         let sequence = &x[b * tiles.length * channels..][..tiles.length * channels];
         for (start, tile) in tiles.starts().zip(v.chunks_exact_mut(K * channels)) {
             let points: [&[f32]; J] =
@@ -294,11 +324,12 @@ fn gather<const J: usize, const K: usize>(
                     None => &zeros,
                 });
             for (out, coefficients) in tile.chunks_exact_mut(channels).zip(matrix) {
-                add(out, &points, coefficients);
+                set(out, &points, coefficients);
             }
         }
-    });
-    v
+    };
+    // SAFETY: a sequence's chunk is its tiles' `K` rows, each set whole.
+    unsafe { written(len, tiles.per_sequence * K * channels, fill) }
 }
 
 /// Out of the tiles: `[batch, length, channels]` from planes `[K, rows,
@@ -315,20 +346,37 @@ fn scatter<const J: usize, const K: usize>(
     matrix: &[[f32; K]; J],
 ) -> Vec<f32> {
     let plane = batch * tiles.per_sequence * channels;
-    let mut y = vec![0.0; batch * tiles.length * channels];
-    each_chunk(&mut y, tiles.length * channels, |b, y| {
+    // `Aᵀ` puts each output at one tile's point `1 + j`; `B`'s points overlap.
+    let once = J == TILE && first == 1;
+    let fill = |b: usize, y: &mut [MaybeUninit<f32>]| {
+        if !once {
+            y.fill(MaybeUninit::new(0.0));
+        }
         for (tile, start) in tiles.starts().enumerate() {
             let row = (b * tiles.per_sequence + tile) * channels;
             let points: [&[f32]; K] =
                 std::array::from_fn(|k| &planes[k * plane + row..][..channels]);
             for (j, coefficients) in matrix.iter().enumerate() {
                 if let Some(p) = tiles.point(start, first + j) {
-                    add(&mut y[p * channels..][..channels], &points, coefficients);
+                    let out = &mut y[p * channels..][..channels];
+                    if once {
+                        set(out, &points, coefficients);
+                    } else {
+                        // SAFETY: zeroed above.
+                        add(unsafe { assume_init(out) }, &points, coefficients);
+                    }
                 }
             }
         }
-    });
-    y
+    };
+    // SAFETY: every position is set once, or zeroed first.
+    unsafe {
+        written(
+            batch * tiles.length * channels,
+            tiles.length * channels,
+            fill,
+        )
+    }
 }
 
 /// The convolution as an operation of burn's autodiff graph on flex: the
@@ -337,6 +385,7 @@ fn scatter<const J: usize, const K: usize>(
 #[cfg(any(not(target_family = "wasm"), feature = "train"))]
 mod training {
     use super::Winograd;
+    use crate::kernels::flex_values::product;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::{
         BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
@@ -395,11 +444,11 @@ mod training {
 
             let d_products = to_points(dy, &tiles, 1, &OUTPUT_T);
             let dx = x.then(|| {
-                let d_inputs = d_products.clone().matmul(taps.swap_dims(1, 2));
+                let d_inputs = product(d_products.clone(), taps.swap_dims(1, 2));
                 from_points(d_inputs, batch, &tiles, 0, &INPUT_T)
             });
             let dw = w.then(|| {
-                let d_taps = inputs.swap_dims(1, 2).matmul(d_products); // [POINTS, in, out]
+                let d_taps = product(inputs.swap_dims(1, 2), d_products); // [POINTS, in, out]
                 points_matrix(&KERNEL, &device)
                     .transpose()
                     .matmul(d_taps.reshape([POINTS, channels_in * channels_out]))
