@@ -186,7 +186,7 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn values(x: Tensor<3>) -> Vec<f32> {
-        x.into_data().to_vec().unwrap()
+        x.into_data().try_to_vec::<f32>().unwrap()
     }
 
     #[test]
