@@ -82,6 +82,16 @@ pub(crate) fn grouped_pays(shape: &ConvShape) -> bool {
 /// - x: `[batch, length, in]`, weight: `[3, in, out]` (taps first)
 /// - output: `[batch, length, out]`
 pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    assert_eq!(weight.dims()[0], 3, "conv3 takes a kernel of 3");
+    side_by_side(x, weight, dilation)
+}
+
+/// Every group of three taps of `weight` (zero taps fill the last) as its
+/// own kernel-3 convolution of `x`, the groups side by side as output
+/// channels: `[batch, length, groups · out]`. The taps are transformed in
+/// groups straight from the weight as it lies (`G` for each group: see
+/// [`taps_matrix`]), so a wider kernel is neither copied nor padded first.
+fn side_by_side(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     #[cfg(any(not(target_family = "wasm"), feature = "train"))]
     if x.device().is_autodiff() {
         return training::conv3(x, weight, dilation);
@@ -90,34 +100,16 @@ pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<
 }
 
 /// A wider kernel as kernel-3 convolutions of its taps three by three (zero
-/// taps fill the last group), in one [`conv3`] of the input padded by the
-/// farthest group's offset, with the groups side by side as output channels
-/// (one input transform for all); each group's outputs shifted into place
-/// and summed. Burn operations around [`conv3`], so autodiff needs nothing
-/// more.
+/// taps fill the last group), in one Winograd convolution of the input padded
+/// by the farthest group's offset, with the groups side by side as output
+/// channels (one input transform for all); each group's outputs shifted into
+/// place and summed. Burn operations around [`side_by_side`], so autodiff
+/// needs nothing more.
 pub(crate) fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
     let [_, length, _] = x.dims();
-    let [kernel, channels_in, channels_out] = weight.dims();
+    let [kernel, _, channels_out] = weight.dims();
     let (groups, pad) = spread(kernel, dilation);
-    let weight = match 3 * groups - kernel {
-        0 => weight,
-        fill => {
-            let zeros = Tensor::zeros(
-                [fill, channels_in, channels_out],
-                (&weight.device(), weight.dtype()),
-            );
-            Tensor::cat(vec![weight, zeros], 0)
-        }
-    };
-    // [3, in, groups · out]: tap t of every group side by side, in one copy
-    // through `weight`'s strides.
-    let taps = Tensor::cat(
-        (0..groups)
-            .map(|g| weight.clone().narrow(0, 3 * g, 3))
-            .collect(),
-        2,
-    );
-    let z = conv3(pad_length(x, pad), taps, dilation);
+    let z = side_by_side(pad_length(x, pad), weight, dilation);
     (0..groups)
         .map(|g| {
             // Group g's centre tap, 3g + 1, lies this far from the kernel's.
@@ -147,8 +139,10 @@ fn spread(kernel: usize, dilation: usize) -> (usize, usize) {
 struct Winograd {
     /// `Bᵀ x`, `[POINTS, rows, in]`.
     inputs: Tensor<3>,
-    /// `G w`, `[POINTS, in, out]`.
+    /// `G w` of each group of taps, `[POINTS, in, groups · out]`.
     taps: Tensor<3>,
+    /// The kernel's width.
+    kernel: usize,
     batch: usize,
     tiles: Tiles,
 }
@@ -161,19 +155,24 @@ impl Winograd {
         let device = x.device();
         let tiles = Tiles::new(length, dilation);
         let inputs = to_points(x, &tiles, 0, &INPUT);
-        // `G w` per input channel, read through `weight`'s strides (a
-        // permuted view of the module's `[out, in, kernel]`; a reshape would
-        // copy it whole at every call) and left as a view `[POINTS, in, out]`
-        // for the strided products.
-        let taps = points_matrix(&KERNEL, &device)
+        // `G w` per input channel and group, read through `weight`'s
+        // strides (a permuted view of the module's `[out, in, kernel]`; a
+        // reshape would copy it whole at every call): `[in, POINTS · groups,
+        // out]`, a free reshape to `[in, POINTS, groups · out]`, left as a
+        // view `[POINTS, in, groups · out]` for the strided products.
+        let [kernel, channels_in, channels_out] = weight.dims();
+        let groups = kernel.div_ceil(3);
+        let taps = taps_matrix(kernel, &device)
             .unsqueeze::<3>()
             .matmul(weight.swap_dims(0, 1))
+            .reshape([channels_in, POINTS, groups * channels_out])
             .swap_dims(0, 1);
         let products = product(inputs.clone(), taps.clone());
         let y = from_points(products, batch, &tiles, 1, &OUTPUT);
         let state = Self {
             inputs,
             taps,
+            kernel,
             batch,
             tiles,
         };
@@ -181,8 +180,24 @@ impl Winograd {
     }
 }
 
-fn points_matrix<const C: usize>(m: &[[f32; C]; POINTS], device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(m.concat(), [POINTS, C]), device)
+/// `G` for each group of three taps of a `kernel`-wide kernel:
+/// `[POINTS · groups, kernel]`, row `p · groups + g` taking group `g`'s taps
+/// (`3g..3g + 3`, those past the kernel zero) to its transformed tap `p`. For
+/// a kernel of 3 it is `G`.
+fn taps_matrix(kernel: usize, device: &Device) -> Tensor<2> {
+    let groups = kernel.div_ceil(3);
+    let mut m = vec![0.0; POINTS * groups * kernel];
+    for (p, row) in KERNEL.iter().enumerate() {
+        for g in 0..groups {
+            for (i, &c) in row.iter().enumerate() {
+                let t = 3 * g + i;
+                if t < kernel {
+                    m[(p * groups + g) * kernel + t] = c;
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(m, [POINTS * groups, kernel]), device)
 }
 
 /// How a sequence is cut into tiles: its `dilation` interleaved subsequences,
@@ -433,7 +448,7 @@ mod training {
 
     use burn::backend::flex::FlexTensor;
 
-    use super::{INPUT, KERNEL, OUTPUT, POINTS, TILE, from_points, points_matrix, to_points};
+    use super::{INPUT, OUTPUT, POINTS, TILE, from_points, taps_matrix, to_points};
 
     /// `Aᵀ` transposed: a tile's four output gradients to its six products'.
     const OUTPUT_T: [[f32; TILE]; POINTS] = transpose(OUTPUT);
@@ -469,11 +484,13 @@ mod training {
             let Self {
                 inputs,
                 taps,
+                kernel,
                 batch,
                 tiles,
             } = self;
             let [_, _, channels_in] = inputs.dims();
             let [_, _, channels_out] = taps.dims();
+            let groups = kernel.div_ceil(3);
             let device = dy.device();
 
             let d_products = to_points(dy, &tiles, 1, &OUTPUT_T);
@@ -482,11 +499,15 @@ mod training {
                 from_points(d_inputs, batch, &tiles, 0, &INPUT_T)
             });
             let dw = w.then(|| {
-                let d_taps = product(inputs.swap_dims(1, 2), d_products); // [POINTS, in, out]
-                points_matrix(&KERNEL, &device)
+                // [POINTS, in, groups · out] → [in, POINTS · groups, out]
+                let d_taps = product(inputs.swap_dims(1, 2), d_products)
+                    .swap_dims(0, 1)
+                    .reshape([channels_in, POINTS * groups, channels_out / groups]);
+                taps_matrix(kernel, &device)
                     .transpose()
-                    .matmul(d_taps.reshape([POINTS, channels_in * channels_out]))
-                    .reshape([3, channels_in, channels_out])
+                    .unsqueeze::<3>()
+                    .matmul(d_taps)
+                    .swap_dims(0, 1)
             });
             (dx, dw)
         }
