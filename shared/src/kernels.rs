@@ -7,4 +7,5 @@ pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod flex_values;
+pub mod memo;
 pub mod norm;

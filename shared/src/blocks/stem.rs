@@ -4,7 +4,7 @@
 use burn::prelude::*;
 
 use crate::kernels::activation;
-use crate::kernels::conv::{Conv, ConvConfig, conv1d_same};
+use crate::kernels::conv::{Conv, ConvConfig};
 use crate::kernels::norm::{BatchNorm, BatchNormConfig};
 
 /// Configuration of the [`Stem`].
@@ -54,12 +54,10 @@ impl Stem {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [filters, _, _] = self.conv.weight.dims();
         assert_shape!(x, [_, _, 4]);
-        let weight = self.conv.weight.val();
-        let tied = Tensor::cat(vec![weight.clone(), weight.flip([1, 2])], 0);
-        let bias = self.conv.bias.as_ref().map(|b| b.val().repeat_dim(0, 2));
-        let h = self
-            .bn
-            .after(tied, bias, |weight, bias| conv1d_same(x, weight, bias, 1));
+        let h = self.conv.forward_derived_bn(x, &self.bn, |weight, bias| {
+            let tied = Tensor::cat(vec![weight.clone(), weight.flip([1, 2])], 0);
+            (tied, bias.map(|b| b.repeat_dim(0, 2)))
+        });
         debug_assert_eq!(h.dims()[2], 2 * filters);
         activation::exp(h)
     }

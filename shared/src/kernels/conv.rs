@@ -24,12 +24,14 @@
 //! cores on GPUs) while weights, norms, attention and the loss stay f32.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use burn::module::{Initializer, Param};
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 
 use crate::device::is_flex;
+use crate::kernels::memo::{Key, Memo};
 use crate::kernels::norm::{BatchNorm, per_channel};
 
 mod im2col;
@@ -87,6 +89,7 @@ impl ConvConfig {
             weight,
             bias,
             dilation: self.dilation,
+            kept: Memo::default(),
         }
     }
 }
@@ -104,26 +107,146 @@ pub struct Conv {
     pub bias: Option<Param<Tensor<1>>>,
     /// Spacing between kernel taps.
     pub dilation: usize,
+    /// The [`Kernel`] made of the weight and bias (and a batch norm folded
+    /// in), kept between calls in eval mode on flex: the fold and
+    /// Winograd's transformed taps were a sixth of a forward pass at batch 8.
+    #[module(skip)]
+    kept: Memo<Option<Arc<Kernel>>>,
 }
+
+/// A convolution's weight and bias to the ones it runs with (the stem's
+/// reverse-complement tie).
+pub type Derive = fn(Tensor<3>, Option<Tensor<1>>) -> (Tensor<3>, Option<Tensor<1>>);
 
 impl Conv {
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        conv1d_same(
-            x,
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
-            self.dilation,
-        )
+        let (weight, bias) = self.parameters();
+        let keys = self.keys(&weight, &bias, []);
+        let kept = self.kept.get(&keys, || {
+            Some(Arc::new(Kernel::new(
+                weight.clone(),
+                bias.clone(),
+                self.dilation,
+            )))
+        });
+        match kept.flatten() {
+            Some(kernel) => kernel.apply(x),
+            None => conv1d_same(x, weight, bias, self.dilation),
+        }
     }
 
     /// `bn(self.forward(x))`, with the batch norm folded into the kernel in
     /// eval mode ([`BatchNorm::after`]).
     pub fn forward_bn(&self, x: Tensor<3>, bn: &BatchNorm) -> Tensor<3> {
-        let bias = self.bias.as_ref().map(|b| b.val());
-        bn.after(self.weight.val(), bias, |weight, bias| {
-            conv1d_same(x, weight, bias, self.dilation)
-        })
+        self.forward_derived_bn(x, bn, |weight, bias| (weight, bias))
+    }
+
+    /// [`Self::forward_bn`] with the weight and bias that `derive` makes of
+    /// this convolution's.
+    pub fn forward_derived_bn(&self, x: Tensor<3>, bn: &BatchNorm, derive: Derive) -> Tensor<3> {
+        let (weight, bias) = self.parameters();
+        let keys = self.keys(&weight, &bias, bn.keys());
+        let kept = self.kept.get(&keys, || {
+            let (weight, bias) = derive(weight.clone(), bias.clone());
+            let (weight, bias) = bn.fold(weight, bias)?;
+            Some(Arc::new(Kernel::new(weight, Some(bias), self.dilation)))
+        });
+        match kept.flatten() {
+            Some(kernel) => kernel.apply(x),
+            None => {
+                let (weight, bias) = derive(weight, bias);
+                bn.after(weight, bias, |weight, bias| {
+                    conv1d_same(x, weight, bias, self.dilation)
+                })
+            }
+        }
+    }
+
+    fn parameters(&self) -> (Tensor<3>, Option<Tensor<1>>) {
+        (self.weight.val(), self.bias.as_ref().map(|b| b.val()))
+    }
+
+    /// What a kept kernel was made of: the weight, the bias, and `more`.
+    fn keys<const N: usize>(
+        &self,
+        weight: &Tensor<3>,
+        bias: &Option<Tensor<1>>,
+        more: [Key; N],
+    ) -> Vec<Key> {
+        let mut keys = vec![Key::of(weight)];
+        keys.extend(bias.as_ref().map(Key::of));
+        keys.extend(more);
+        if half_products() {
+            // Kept kernels are f32's; f16 products make their own.
+            keys.push(Key::none());
+        }
+        keys
+    }
+}
+
+/// A convolution's kernel as its paths take it: its taps first `[kernel, in,
+/// out]`, its bias, and (made the first time a Winograd path takes them)
+/// Winograd's transformed taps.
+#[derive(Debug)]
+pub struct Kernel {
+    /// `[kernel, in, out]`, a view of the module's `[out, in, kernel]`.
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    dilation: usize,
+    winograd: OnceLock<Tensor<3>>,
+}
+
+impl Kernel {
+    /// The kernel of `weight` `[out, in, kernel]` and `bias` `[out]`.
+    ///
+    /// # Panics
+    /// If the kernel is even.
+    pub fn new(weight: Tensor<3>, bias: Option<Tensor<1>>, dilation: usize) -> Self {
+        let [_, _, kernel] = weight.dims();
+        assert!(kernel % 2 == 1, "conv kernel must be odd, got {kernel}");
+        Kernel {
+            weight: weight.permute([2, 1, 0]),
+            bias,
+            dilation,
+            winograd: OnceLock::new(),
+        }
+    }
+
+    /// The convolution of `x` `[batch, length, in]`: `[batch, length, out]`.
+    ///
+    /// # Panics
+    /// If the channel counts disagree.
+    pub fn apply(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = if half_products() {
+            let half = Kernel {
+                weight: self.weight.clone().cast(FloatDType::F16),
+                bias: None,
+                dilation: self.dilation,
+                winograd: OnceLock::new(),
+            };
+            half.products(x.cast(FloatDType::F16)).cast(FloatDType::F32)
+        } else {
+            self.products(x)
+        };
+        match &self.bias {
+            Some(bias) => {
+                let shape = y.dims();
+                y + per_channel(bias.clone(), shape)
+            }
+            None => y,
+        }
+    }
+
+    /// [`Self::apply`] without the bias, in the kernel's float type.
+    fn products(&self, x: Tensor<3>) -> Tensor<3> {
+        let [_, _, channels_in] = x.dims();
+        let [_, weight_in, _] = self.weight.dims();
+        assert_eq!(
+            weight_in, channels_in,
+            "conv weight expects {weight_in} input channels, input has {channels_in}"
+        );
+        ConvPath::choose(&ConvSite::of(&x, &self.weight, self.dilation)).run(x, self)
     }
 }
 
@@ -210,12 +333,13 @@ impl ConvPath {
         }
     }
 
-    /// Runs this path on `x` `[batch, length, in]` and `weight` `[kernel,
-    /// in, out]` (taps first): `[batch, length, out]`, without bias.
-    pub fn run(self, x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+    /// Runs this path on `x` `[batch, length, in]`: `[batch, length, out]`,
+    /// without the kernel's bias.
+    pub fn run(self, x: Tensor<3>, kernel: &Kernel) -> Tensor<3> {
+        let (weight, dilation) = (kernel.weight.clone(), kernel.dilation);
         match self {
-            ConvPath::Winograd => winograd::conv3(x, weight, dilation),
-            ConvPath::WinogradGrouped => winograd::grouped(x, weight, dilation),
+            ConvPath::Winograd => winograd::conv3(x, kernel),
+            ConvPath::WinogradGrouped => winograd::grouped(x, kernel),
             ConvPath::TapSum => tap_sum::tap_sum(x, weight, dilation),
             ConvPath::Im2col => im2col::im2col(x, weight, dilation),
         }
@@ -273,36 +397,7 @@ pub fn conv1d_same(
     bias: Option<Tensor<1>>,
     dilation: usize,
 ) -> Tensor<3> {
-    let y = if half_products() {
-        let products = conv1d_products(
-            x.cast(FloatDType::F16),
-            weight.cast(FloatDType::F16),
-            dilation,
-        );
-        products.cast(FloatDType::F32)
-    } else {
-        conv1d_products(x, weight, dilation)
-    };
-    match bias {
-        Some(bias) => {
-            let shape = y.dims();
-            y + per_channel(bias, shape)
-        }
-        None => y,
-    }
-}
-
-/// [`conv1d_same`] without the bias, in the inputs' float type.
-fn conv1d_products(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    let [_, _, channels_in] = x.dims();
-    let [_, weight_in, kernel] = weight.dims();
-    assert_eq!(
-        weight_in, channels_in,
-        "conv weight expects {weight_in} input channels, input has {channels_in}"
-    );
-    assert!(kernel % 2 == 1, "conv kernel must be odd, got {kernel}");
-    let weight = weight.permute([2, 1, 0]); // [kernel, in, out]
-    ConvPath::choose(&ConvSite::of(&x, &weight, dilation)).run(x, weight, dilation)
+    Kernel::new(weight, bias, dilation).apply(x)
 }
 
 /// `x` with `pad` zeros before and after its length axis, as
@@ -373,6 +468,17 @@ mod tests {
         y
     }
 
+    /// `path` on `x` and a taps-first `[kernel, in, out]` weight.
+    fn run(path: ConvPath, x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+        let kernel = Kernel {
+            weight,
+            bias: None,
+            dilation,
+            winograd: OnceLock::new(),
+        };
+        path.run(x, &kernel)
+    }
+
     /// Every path that runs on flex, and a kernel's Winograd path.
     fn paths(kernel: usize) -> [ConvPath; 3] {
         let winograd = match kernel {
@@ -416,7 +522,7 @@ mod tests {
                 assert_eq!(ConvPath::choose(&gpu), elsewhere);
                 let routed = ("conv1d_same", conv1d_same(x.clone(), w, None, 2));
                 let direct = paths(kernel)
-                    .map(|path| (path.name(), path.run(x.clone(), taps_first.clone(), 2)));
+                    .map(|path| (path.name(), run(path, x.clone(), taps_first.clone(), 2)));
                 for (name, y) in direct.into_iter().chain([routed]) {
                     let got = y.into_data().try_to_vec::<f32>().unwrap();
                     let diff = crate::metrics::max_abs_diff(&got, &want);
@@ -581,7 +687,7 @@ mod tests {
             let mut outputs = Vec::new();
             let mut grads = Vec::new();
             for path in paths(kernel) {
-                let y = path.run(x.clone(), w.clone(), dilation);
+                let y = run(path, x.clone(), w.clone(), dilation);
                 // A weighting that differs per position and channel, so a
                 // gradient routed to the wrong tap or position shows.
                 let dims = y.dims();
@@ -633,7 +739,7 @@ mod tests {
                 let w = if track_w { w.require_grad() } else { w };
                 // gelu keeps its input for the backward: under Balanced, a
                 // memory-bound child that checkpoints the convolution's output.
-                let y = burn::tensor::activation::gelu(path.run(x.clone(), w.clone(), 2));
+                let y = burn::tensor::activation::gelu(run(path, x.clone(), w.clone(), 2));
                 let g = y.sum().backward();
                 (x.grad(&g), w.grad(&g))
             };
@@ -678,8 +784,8 @@ mod tests {
         let x = Tensor::<3>::random([2, 70, 16], burn::tensor::Distribution::Default, &device);
         let w = Tensor::<3>::random([8, 16, 3], burn::tensor::Distribution::Default, &device);
         // Not through the process-wide switch: other tests run beside this one.
-        let full = conv1d_products(x.clone(), w.clone(), 2);
-        let half = conv1d_products(x.cast(FloatDType::F16), w.cast(FloatDType::F16), 2);
+        let full = Kernel::new(w.clone(), None, 2).products(x.clone());
+        let half = Kernel::new(w.cast(FloatDType::F16), None, 2).products(x.cast(FloatDType::F16));
         assert_eq!(half.dtype(), burn::tensor::DType::F16);
         let half = half.cast(FloatDType::F32);
         let diff = crate::tensor_max_abs_diff(full.clone(), half);
@@ -697,6 +803,60 @@ mod tests {
         let conv = ConvConfig::new(5, 7, 9).with_dilation(3).init(&device);
         let y = conv.forward(Tensor::ones([2, 11, 5], &device));
         assert_eq!(y.dims(), [2, 11, 7]);
+    }
+
+    /// In eval mode a convolution keeps its kernel, folded batch norm and
+    /// Winograd's taps, between calls: what it gives is what a fresh
+    /// computation gives, also once the weights or the norm change (an
+    /// optimizer's step maps a parameter to a new tensor, as here).
+    #[test]
+    fn a_kept_kernel_follows_the_weights_and_the_norm() {
+        use crate::kernels::norm::BatchNormConfig;
+        use burn::module::RunningState;
+        let device = Device::flex();
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let random = |shape: usize| Tensor::<1>::random([shape], normal, &device);
+        let mut conv = ConvConfig::new(6, 5, 3).with_dilation(2).init(&device);
+        conv.bias = Some(Param::from_tensor(random(5)));
+        let bn = BatchNorm {
+            weight: Param::from_tensor(random(5)),
+            bias: Param::from_tensor(random(5)),
+            running_mean: RunningState::new(random(5)),
+            running_var: RunningState::new(random(5).abs()),
+            ..BatchNormConfig::new(5).init(&device)
+        };
+        let x = Tensor::<3>::random([2, 13, 6], normal, &device);
+        let fresh = |conv: &Conv, bn: &BatchNorm| {
+            let bias = conv.bias.as_ref().map(|b| b.val());
+            bn.after(conv.weight.val(), bias, |w, b| {
+                conv1d_same(x.clone(), w, b, 2)
+            })
+        };
+        let same = |a: Tensor<3>, b: Tensor<3>| a.into_data().assert_eq(&b.into_data(), true);
+
+        assert_eq!(conv.kept.kept(), 0);
+        let first = conv.forward_bn(x.clone(), &bn);
+        assert_eq!(conv.kept.kept(), 1);
+        same(first.clone(), fresh(&conv, &bn));
+        same(conv.forward_bn(x.clone(), &bn), first.clone());
+
+        conv.weight = conv.weight.map(|w| w * 2.0);
+        let doubled = conv.forward_bn(x.clone(), &bn);
+        same(doubled.clone(), fresh(&conv, &bn));
+        assert!(crate::tensor_max_abs_diff(doubled.clone(), first) > 0.1);
+
+        let shifted = BatchNorm {
+            running_mean: RunningState::new(random(5)),
+            ..bn.clone()
+        };
+        let moved = conv.forward_bn(x.clone(), &shifted);
+        same(moved.clone(), fresh(&conv, &shifted));
+        assert!(crate::tensor_max_abs_diff(moved, doubled) > 0.1);
+
+        // Without the norm, the kept kernel is the plain one.
+        let plain = conv.forward(x.clone());
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        same(plain, conv1d_same(x.clone(), conv.weight.val(), bias, 2));
     }
 
     #[test]

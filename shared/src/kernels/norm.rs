@@ -3,6 +3,8 @@
 use burn::module::{Initializer, Param, RunningState};
 use burn::prelude::*;
 
+use crate::kernels::memo::Key;
+
 #[cfg(any(not(target_family = "wasm"), feature = "train"))]
 mod batch;
 
@@ -127,9 +129,21 @@ impl BatchNorm {
         bias: Option<Tensor<1>>,
         layer: impl FnOnce(Tensor<K>, Option<Tensor<1>>) -> Tensor<D>,
     ) -> Tensor<D> {
-        let Some((scale, shift)) = self.eval_affine() else {
-            return self.batch_normalize(layer(weight, None), bias);
-        };
+        match self.fold(weight.clone(), bias.clone()) {
+            Some((weight, bias)) => layer(weight, Some(bias)),
+            None => self.batch_normalize(layer(weight, None), bias),
+        }
+    }
+
+    /// In eval mode, the weight and bias of a layer as [`Self::after`] folds
+    /// this norm into them (`W·scale`, `b·scale + shift`); `None` on an
+    /// autodiff device.
+    pub fn fold<const K: usize>(
+        &self,
+        weight: Tensor<K>,
+        bias: Option<Tensor<1>>,
+    ) -> Option<(Tensor<K>, Tensor<1>)> {
+        let (scale, shift) = self.eval_affine()?;
         let mut per_channel = [1; K];
         per_channel[0] = scale.dims()[0];
         let weight = weight * scale.clone().reshape(per_channel);
@@ -137,7 +151,17 @@ impl BatchNorm {
             Some(bias) => bias * scale + shift,
             None => shift,
         };
-        layer(weight, Some(bias))
+        Some((weight, bias))
+    }
+
+    /// What [`Self::fold`] reads of this norm, as a memo's keys.
+    pub fn keys(&self) -> [Key; 4] {
+        [
+            Key::of(&self.weight.val()),
+            Key::of(&self.bias.val()),
+            Key::of(&self.running_mean.value_sync()),
+            Key::of(&self.running_var.value_sync()),
+        ]
     }
 
     /// The eval-mode map `x·scale + shift` per channel, from the running

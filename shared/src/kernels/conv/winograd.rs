@@ -24,7 +24,7 @@
 
 use burn::prelude::*;
 
-use super::{ConvShape, pad_length};
+use super::{ConvShape, Kernel, pad_length};
 use std::mem::MaybeUninit;
 
 use crate::kernels::flex_values::{contiguous, product, slice, written};
@@ -79,24 +79,47 @@ pub(crate) fn grouped_pays(shape: &ConvShape) -> bool {
 /// too.
 ///
 /// # Shapes
-/// - x: `[batch, length, in]`, weight: `[3, in, out]` (taps first)
+/// - x: `[batch, length, in]`, kernel: `[3, in, out]` (taps first)
 /// - output: `[batch, length, out]`
-pub(crate) fn conv3(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
-    assert_eq!(weight.dims()[0], 3, "conv3 takes a kernel of 3");
-    side_by_side(x, weight, dilation)
+pub(crate) fn conv3(x: Tensor<3>, kernel: &Kernel) -> Tensor<3> {
+    assert_eq!(kernel.weight.dims()[0], 3, "conv3 takes a kernel of 3");
+    side_by_side(x, kernel)
 }
 
-/// Every group of three taps of `weight` (zero taps fill the last) as its
+/// Every group of three taps of `kernel` (zero taps fill the last) as its
 /// own kernel-3 convolution of `x`, the groups side by side as output
-/// channels: `[batch, length, groups · out]`. The taps are transformed in
-/// groups straight from the weight as it lies (`G` for each group: see
-/// [`taps_matrix`]), so a wider kernel is neither copied nor padded first.
-fn side_by_side(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+/// channels: `[batch, length, groups · out]`. Off autodiff the transformed
+/// taps are made once per kernel ([`transformed`]) and kept with it.
+fn side_by_side(x: Tensor<3>, kernel: &Kernel) -> Tensor<3> {
+    let (width, dilation) = (kernel.weight.dims()[0], kernel.dilation);
     #[cfg(any(not(target_family = "wasm"), feature = "train"))]
     if x.device().is_autodiff() {
-        return training::conv3(x, weight, dilation);
+        return training::conv3(x, kernel.weight.clone(), dilation);
     }
-    Winograd::forward(x, weight, dilation).0
+    let taps = kernel
+        .winograd
+        .get_or_init(|| transformed(kernel.weight.clone()))
+        .clone();
+    Winograd::forward(x, taps, width, dilation).0
+}
+
+/// `G w` of each group of three taps of `weight` `[kernel, in, out]`,
+/// transformed straight from the weight as it lies (`G` for each group: see
+/// [`taps_matrix`]), so a wider kernel is neither copied nor padded first:
+/// `[POINTS, in, groups · out]`.
+fn transformed(weight: Tensor<3>) -> Tensor<3> {
+    // Per input channel and group, read through `weight`'s strides (a
+    // permuted view of the module's `[out, in, kernel]`; a reshape would
+    // copy it whole): `[in, POINTS · groups, out]`, a free reshape to `[in,
+    // POINTS, groups · out]`, left as a view `[POINTS, in, groups · out]`
+    // for the strided products.
+    let [kernel, channels_in, channels_out] = weight.dims();
+    let groups = kernel.div_ceil(3);
+    taps_matrix(kernel, &weight.device())
+        .unsqueeze::<3>()
+        .matmul(weight.swap_dims(0, 1))
+        .reshape([channels_in, POINTS, groups * channels_out])
+        .swap_dims(0, 1)
 }
 
 /// A wider kernel as kernel-3 convolutions of its taps three by three (zero
@@ -105,15 +128,16 @@ fn side_by_side(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
 /// channels (one input transform for all); each group's outputs shifted into
 /// place and summed. Burn operations around [`side_by_side`], so autodiff
 /// needs nothing more.
-pub(crate) fn grouped(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> Tensor<3> {
+pub(crate) fn grouped(x: Tensor<3>, kernel: &Kernel) -> Tensor<3> {
     let [_, length, _] = x.dims();
-    let [kernel, _, channels_out] = weight.dims();
-    let (groups, pad) = spread(kernel, dilation);
-    let z = side_by_side(pad_length(x, pad), weight, dilation);
+    let dilation = kernel.dilation;
+    let [kernel_width, _, channels_out] = kernel.weight.dims();
+    let (groups, pad) = spread(kernel_width, dilation);
+    let z = side_by_side(pad_length(x, pad), kernel);
     (0..groups)
         .map(|g| {
             // Group g's centre tap, 3g + 1, lies this far from the kernel's.
-            let offset = (3 * g + 1) as isize - (kernel / 2) as isize;
+            let offset = (3 * g + 1) as isize - (kernel_width / 2) as isize;
             let start = (pad as isize + offset * dilation as isize) as usize;
             z.clone()
                 .narrow(1, start, length)
@@ -148,25 +172,13 @@ struct Winograd {
 }
 
 impl Winograd {
-    /// `y = Aᵀ [(Bᵀ x) (G w)]`, the products one batched matrix product over
-    /// the six points.
-    fn forward(x: Tensor<3>, weight: Tensor<3>, dilation: usize) -> (Tensor<3>, Self) {
+    /// `y = Aᵀ [(Bᵀ x) (G w)]` of a `kernel`-wide kernel's transformed taps
+    /// ([`transformed`]), the products one batched matrix product over the
+    /// six points.
+    fn forward(x: Tensor<3>, taps: Tensor<3>, kernel: usize, dilation: usize) -> (Tensor<3>, Self) {
         let [batch, length, _] = x.dims();
-        let device = x.device();
         let tiles = Tiles::new(length, dilation);
         let inputs = to_points(x, &tiles, 0, &INPUT);
-        // `G w` per input channel and group, read through `weight`'s
-        // strides (a permuted view of the module's `[out, in, kernel]`; a
-        // reshape would copy it whole at every call): `[in, POINTS · groups,
-        // out]`, a free reshape to `[in, POINTS, groups · out]`, left as a
-        // view `[POINTS, in, groups · out]` for the strided products.
-        let [kernel, channels_in, channels_out] = weight.dims();
-        let groups = kernel.div_ceil(3);
-        let taps = taps_matrix(kernel, &device)
-            .unsqueeze::<3>()
-            .matmul(weight.swap_dims(0, 1))
-            .reshape([channels_in, POINTS, groups * channels_out])
-            .swap_dims(0, 1);
         let products = product(inputs.clone(), taps.clone());
         let y = from_points(products, batch, &tiles, 1, &OUTPUT);
         let state = Self {
@@ -448,7 +460,7 @@ mod training {
 
     use burn::backend::flex::FlexTensor;
 
-    use super::{INPUT, OUTPUT, POINTS, TILE, from_points, taps_matrix, to_points};
+    use super::{INPUT, OUTPUT, POINTS, TILE, from_points, taps_matrix, to_points, transformed};
 
     /// `Aᵀ` transposed: a tile's four output gradients to its six products'.
     const OUTPUT_T: [[f32; TILE]; POINTS] = transpose(OUTPUT);
@@ -554,9 +566,12 @@ mod training {
             t.try_into_primitive::<Autodiff<Flex, C>>()
                 .expect("an autodiff tensor on flex")
         });
+        let inner = Tensor::<3>::from_primitive::<Flex>(weight.primitive().clone());
+        let width = inner.dims()[0];
         let (y, state) = Winograd::forward(
             Tensor::from_primitive::<Flex>(x.primitive().clone()),
-            Tensor::from_primitive::<Flex>(weight.primitive().clone()),
+            transformed(inner),
+            width,
             dilation,
         );
         let y = match Conv3
@@ -611,10 +626,8 @@ mod tests {
             let x = Tensor::<3>::random([2, length, 6], normal, &device);
             let w = Tensor::<3>::random([3, 6, 5], normal, &device);
             let want = direct(&x, &w, dilation);
-            let got = conv3(x, w, dilation)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
+            let kernel = Kernel::new(w.clone().permute([2, 1, 0]), None, dilation);
+            let got = conv3(x, &kernel).into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(got.len(), want.len());
             let diff = crate::metrics::max_abs_diff(&got, &want);
             // Sums of 18 products of unit normals; f32 rounding through the
