@@ -108,15 +108,16 @@ pub struct Conv {
     /// Spacing between kernel taps.
     pub dilation: usize,
     /// The [`Kernel`] made of the weight and bias (and a batch norm folded
-    /// in), kept between calls in eval mode on flex: the fold and
-    /// Winograd's transformed taps were a sixth of a forward pass at batch 8.
+    /// in), kept between calls in eval mode on flex: folding and
+    /// transforming the taps at every call was ~40% of a forward pass at
+    /// batch 8 (docs/BENCHMARKS.md, Levers).
     #[module(skip)]
     kept: Memo<Option<Arc<Kernel>>>,
 }
 
 /// A convolution's weight and bias to the ones it runs with (the stem's
 /// reverse-complement tie).
-pub type Derive = fn(Tensor<3>, Option<Tensor<1>>) -> (Tensor<3>, Option<Tensor<1>>);
+pub(crate) type Derive = fn(Tensor<3>, Option<Tensor<1>>) -> (Tensor<3>, Option<Tensor<1>>);
 
 impl Conv {
     /// Applies the convolution.
@@ -143,8 +144,15 @@ impl Conv {
     }
 
     /// [`Self::forward_bn`] with the weight and bias that `derive` makes of
-    /// this convolution's.
-    pub fn forward_derived_bn(&self, x: Tensor<3>, bn: &BatchNorm, derive: Derive) -> Tensor<3> {
+    /// this convolution's. A kept kernel is known by the tensors it was made
+    /// of, not by `derive`: every call on one convolution passes the same
+    /// one (the stem's tie).
+    pub(crate) fn forward_derived_bn(
+        &self,
+        x: Tensor<3>,
+        bn: &BatchNorm,
+        derive: Derive,
+    ) -> Tensor<3> {
         let (weight, bias) = self.parameters();
         let keys = self.keys(&weight, &bias, bn.keys());
         let kept = self.kept.get(&keys, || {
