@@ -122,25 +122,13 @@ pub(crate) type Derive = fn(Tensor<3>, Option<Tensor<1>>) -> (Tensor<3>, Option<
 impl Conv {
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let (weight, bias) = self.parameters();
-        let keys = self.keys(&weight, &bias, []);
-        let kept = self.kept.get(&keys, || {
-            Some(Arc::new(Kernel::new(
-                weight.clone(),
-                bias.clone(),
-                self.dilation,
-            )))
-        });
-        match kept.flatten() {
-            Some(kernel) => kernel.apply(x),
-            None => conv1d_same(x, weight, bias, self.dilation),
-        }
+        self.forward_with(x, None, |weight, bias| (weight, bias))
     }
 
     /// `bn(self.forward(x))`, with the batch norm folded into the kernel in
     /// eval mode ([`BatchNorm::after`]).
     pub fn forward_bn(&self, x: Tensor<3>, bn: &BatchNorm) -> Tensor<3> {
-        self.forward_derived_bn(x, bn, |weight, bias| (weight, bias))
+        self.forward_with(x, Some(bn), |weight, bias| (weight, bias))
     }
 
     /// [`Self::forward_bn`] with the weight and bias that `derive` makes of
@@ -153,21 +141,31 @@ impl Conv {
         bn: &BatchNorm,
         derive: Derive,
     ) -> Tensor<3> {
+        self.forward_with(x, Some(bn), derive)
+    }
+
+    /// The one path of the three above: the kept kernel when there is one
+    /// (made of `derive`'s weight and bias with `bn` folded in), else the
+    /// convolution computed afresh.
+    fn forward_with(&self, x: Tensor<3>, bn: Option<&BatchNorm>, derive: Derive) -> Tensor<3> {
         let (weight, bias) = self.parameters();
-        let keys = self.keys(&weight, &bias, bn.keys());
+        let keys = self.keys(&weight, &bias, bn.map(BatchNorm::keys));
         let kept = self.kept.get(&keys, || {
             let (weight, bias) = derive(weight.clone(), bias.clone());
-            let (weight, bias) = bn.fold(weight, bias)?;
-            Some(Arc::new(Kernel::new(weight, Some(bias), self.dilation)))
+            let (weight, bias) = match bn {
+                Some(bn) => bn.fold(weight, bias).map(|(w, b)| (w, Some(b)))?,
+                None => (weight, bias),
+            };
+            Some(Arc::new(Kernel::new(weight, bias, self.dilation)))
         });
-        match kept.flatten() {
-            Some(kernel) => kernel.apply(x),
-            None => {
-                let (weight, bias) = derive(weight, bias);
-                bn.after(weight, bias, |weight, bias| {
-                    conv1d_same(x, weight, bias, self.dilation)
-                })
-            }
+        if let Some(kernel) = kept.flatten() {
+            return kernel.apply(x);
+        }
+        let (weight, bias) = derive(weight, bias);
+        let conv = |weight, bias| conv1d_same(x, weight, bias, self.dilation);
+        match bn {
+            Some(bn) => bn.after(weight, bias, conv),
+            None => conv(weight, bias),
         }
     }
 
@@ -175,16 +173,16 @@ impl Conv {
         (self.weight.val(), self.bias.as_ref().map(|b| b.val()))
     }
 
-    /// What a kept kernel was made of: the weight, the bias, and `more`.
-    fn keys<const N: usize>(
+    /// What a kept kernel was made of: the weight, the bias, and a norm's.
+    fn keys(
         &self,
         weight: &Tensor<3>,
         bias: &Option<Tensor<1>>,
-        more: [Key; N],
+        norm: Option<[Key; 4]>,
     ) -> Vec<Key> {
         let mut keys = vec![Key::of(weight)];
         keys.extend(bias.as_ref().map(Key::of));
-        keys.extend(more);
+        keys.extend(norm.into_iter().flatten());
         if half_products() {
             // Kept kernels are f32's; f16 products make their own.
             keys.push(Key::none());

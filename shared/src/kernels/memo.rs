@@ -20,8 +20,19 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 /// One value and the tensors it was computed from; see the module documentation.
-#[derive(Debug)]
 pub struct Memo<T>(Mutex<Option<(Vec<FlexTensor>, T)>>);
+
+/// Whether a value is kept, not the tensors it holds.
+impl<T> std::fmt::Debug for Memo<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entry = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kept = entry.is_some();
+        f.write_str(if kept { "Memo(kept)" } else { "Memo(empty)" })
+    }
+}
 
 impl<T> Default for Memo<T> {
     fn default() -> Self {
@@ -131,6 +142,8 @@ mod tests {
         assert_eq!(sum(&(a2 + 1.0), &b), 8.0);
         assert_eq!(computed.get(), 4);
         assert_eq!(memo.kept(), 1);
+        assert_eq!(format!("{memo:?}"), "Memo(kept)", "not its tensors");
+        assert_eq!(format!("{:?}", Memo::<f32>::default()), "Memo(empty)");
     }
 
     #[test]
