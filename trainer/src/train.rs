@@ -156,7 +156,13 @@ pub fn train(
         let bar = epoch_bar(epoch, settings.hyper.epochs, &batches[first..]);
         let mut losses = PendingLosses::default();
         for chunk in &batches[first..] {
-            losses.push(session.run.step(train.batch(chunk, &session.device)));
+            let batch = match session.run.indels() {
+                Some((indels, mut rng)) => {
+                    train.batch_edited(chunk, &session.device, |row| indels.apply(row, &mut rng))
+                }
+                None => train.batch(chunk, &session.device),
+            };
+            losses.push(session.run.step(batch));
             bar.inc(chunk.len() as u64);
             let progress = &mut session.run.progress;
             if losses.len() >= PendingLosses::READ_EVERY {
