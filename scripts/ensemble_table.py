@@ -94,7 +94,7 @@ def main():
     print_table(rows)
 
     print()
-    rows = [("ensemble", "Spearman(|error|, spread) [95%]", "mean |error|: top / bottom fifth of spread",
+    rows = [("ensemble", "Spearman(\\|error\\|, spread) [95%]", "mean \\|error\\|: top / bottom fifth of spread",
              "inside ± 2 spreads", "scale for 95% (fitted) → coverage (other part)")]
     for name in [f.stem for f in pairs] + ["all"]:
         c = load(f"{name}.json")["calibration"]
@@ -116,8 +116,8 @@ def main():
     print_table(rows)
 
     print()
-    rows = [("ensemble", "medium", "Pearson", "mean spread", "Spearman(|error|, spread) [95%]",
-             "mean |error|: top / bottom fifth of spread")]
+    rows = [("ensemble", "medium", "Pearson", "mean spread", "Spearman(\\|error\\|, spread) [95%]",
+             "mean \\|error\\|: top / bottom fifth of spread")]
     for name in ["pair01", "pairi1i2", "pretrain-trio"]:
         for medium in ["complex", "defined"]:
             csv_path = out / f"vaishnav-{medium}-{name}.predictions.csv"

@@ -11,11 +11,9 @@ use burn::prelude::*;
 use crate::Model;
 
 mod adam;
-mod augment;
 mod run;
 
 pub use adam::{Adam, adam};
-pub use augment::Indels;
 pub use run::{
     Checkpoint, EpochMetrics, Mix, PendingLosses, Progress, Run, RunError, epoch_order,
     initial_model,
@@ -136,9 +134,6 @@ pub struct Hyperparameters {
     pub swa: Option<SwaSettings>,
     /// Validate every this many epochs (and after the last).
     pub val_every: usize,
-    /// Insertions and deletions inside the variable region in every epoch
-    /// before the fine-tuning stage, when set (`--indels`).
-    pub indels: Option<Indels>,
 }
 
 impl Recipe {
@@ -165,7 +160,6 @@ impl Recipe {
                     bn_batches: 16,
                 }),
                 val_every: 3,
-                indels: None,
             },
             Recipe::SmallData => {
                 let batch_size = batch_size.unwrap_or(64);
@@ -184,7 +178,6 @@ impl Recipe {
                         bn_batches: 16,
                     }),
                     val_every: 1,
-                    indels: None,
                 }
             }
         }
@@ -195,17 +188,11 @@ impl Hyperparameters {
     /// The learning rate of a (1-based) epoch: the fine-tuning rate in the
     /// last `fine_tune_epochs`, when the run is longer than that stage.
     pub fn lr_at(&self, epoch: usize) -> f64 {
-        if self.fine_tuning(epoch) {
+        if self.epochs > self.fine_tune_epochs && epoch + self.fine_tune_epochs > self.epochs {
             self.fine_tune_lr
         } else {
             self.learning_rate
         }
-    }
-
-    /// Whether a (1-based) epoch is in the fine-tuning stage: the last
-    /// `fine_tune_epochs`, when the run is longer than that stage.
-    pub fn fine_tuning(&self, epoch: usize) -> bool {
-        self.epochs > self.fine_tune_epochs && epoch + self.fine_tune_epochs > self.epochs
     }
 }
 

@@ -97,25 +97,11 @@ impl Dataset {
 
     /// The rows `indices` as a one-hot batch `[n, seq_len, 4]` and labels `[n, 1]`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<3>, Tensor<2>) {
-        self.batch_edited(indices, device, |_| {})
-    }
-
-    /// [`Dataset::batch`], each row's bases (without its padding) given to
-    /// `edit` first, e.g. an augmentation's.
-    pub fn batch_edited(
-        &self,
-        indices: &[usize],
-        device: &Device,
-        mut edit: impl FnMut(&mut [u8]),
-    ) -> (Tensor<3>, Tensor<2>) {
         let row = self.seq_len * 4;
         let mut x = vec![0.0f32; indices.len() * row];
-        let mut codes = vec![PAD; self.seq_len];
         for (&i, out) in indices.iter().zip(x.chunks_exact_mut(row)) {
-            codes.copy_from_slice(&self.codes[i * self.seq_len..(i + 1) * self.seq_len]);
-            let bases = codes.iter().position(|&c| c == PAD).unwrap_or(self.seq_len);
-            edit(&mut codes[..bases]);
-            write_one_hot(&codes, self.seq_len, out).expect("rows fit by construction");
+            let codes = &self.codes[i * self.seq_len..(i + 1) * self.seq_len];
+            write_one_hot(codes, self.seq_len, out).expect("rows fit by construction");
         }
         let y: Vec<f32> = indices.iter().map(|&i| self.labels[i]).collect();
         (

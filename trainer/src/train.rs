@@ -156,13 +156,7 @@ pub fn train(
         let bar = epoch_bar(epoch, settings.hyper.epochs, &batches[first..]);
         let mut losses = PendingLosses::default();
         for chunk in &batches[first..] {
-            let batch = match session.run.indels() {
-                Some((indels, mut rng)) => {
-                    train.batch_edited(chunk, &session.device, |row| indels.apply(row, &mut rng))
-                }
-                None => train.batch(chunk, &session.device),
-            };
-            losses.push(session.run.step(batch));
+            losses.push(session.run.step(train.batch(chunk, &session.device)));
             bar.inc(chunk.len() as u64);
             let progress = &mut session.run.progress;
             if losses.len() >= PendingLosses::READ_EVERY {

@@ -534,13 +534,13 @@ fn metrics_of(run: &Path) -> Vec<serde_json::Value> {
 
 /// A run killed (`kill -9`) after its first checkpoint and resumed ends as the
 /// same run done in one go: same epochs, same step count, same losses, same
-/// weight average; with augmentation, whose draws repeat too.
+/// weight average.
 #[test]
 fn interrupted_run_resumes_from_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let data = sample_slice(dir.path(), 300);
     let common = format!(
-        "train --data {} --config tiny --backend flex --epochs 30 --epoch-size 200 --batch-size 32 --val-size 60 --val-every 1 --lr 1e-3 --seed 5 --swa-start 3 --swa-every 4 --fine-tune-epochs 5 --indels 3",
+        "train --data {} --config tiny --backend flex --epochs 30 --epoch-size 200 --batch-size 32 --val-size 60 --val-every 1 --lr 1e-3 --seed 5 --swa-start 3 --swa-every 4 --fine-tune-epochs 5",
         data.display()
     );
     let straight = dir.path().join("straight");

@@ -11,10 +11,10 @@ use burn::module::Param;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand_chacha::{ChaCha8Rng, ChaCha12Rng};
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Hyperparameters, Indels, Stepper, adam};
+use super::{Hyperparameters, Stepper, adam};
 use crate::Model;
 use crate::config::ModelConfig;
 use crate::swa::{self, WeightAverage};
@@ -265,19 +265,6 @@ impl Run {
             .collect()
     }
 
-    /// The augmentation of the next step's rows, when the recipe has it and
-    /// the epoch is before the fine-tuning stage (EvoAug's schedule: train
-    /// on augmented rows, then fine-tune on the rows as measured); its draws
-    /// are a function of (seed, step), so a resumed run repeats them.
-    pub fn indels(&self) -> Option<(Indels, ChaCha8Rng)> {
-        let indels = self.hyper.indels?;
-        if self.hyper.fine_tuning(self.progress.epoch) {
-            return None;
-        }
-        let draws = self.seed ^ (self.progress.step as u64).wrapping_mul(0xd1b5_4a32_d192_ed03);
-        Some((indels, ChaCha8Rng::seed_from_u64(draws)))
-    }
-
     /// One optimizer step on the batch `x`, `y` (the next of
     /// [`Run::batches`]) at the epoch's learning rate, and the weight
     /// average's share of it: the batch's loss, left on the device.
@@ -470,41 +457,6 @@ mod tests {
         assert_eq!(seed(850).lr_at(751), 3e-5);
         assert_eq!(seed(850).lr_at(850), 3e-5);
         assert_eq!(seed(12).lr_at(12), 1e-4);
-    }
-
-    #[test]
-    fn indels_run_before_the_fine_tuning_stage_with_draws_of_the_step() {
-        use rand::Rng;
-        let device = Device::flex().autodiff();
-        let config = ModelConfig::tiny();
-        let hyper = Hyperparameters {
-            indels: Some(Indels::dream(3)),
-            ..Recipe::SmallData.hyperparameters(40, Some(8), None)
-        };
-        let model = initial_model(&config, &[1.0, 2.0], &device);
-        let mut run = Run::new(model, config.clone(), hyper.clone(), 3, None, 1.0);
-        let draws = |run: &Run| -> Option<u64> { run.indels().map(|(_, mut rng)| rng.random()) };
-        let first = draws(&run);
-        assert!(first.is_some(), "epoch 1 of 4 is augmented");
-        assert_eq!(draws(&run), first, "a function of the step");
-        run.progress.step = 1;
-        assert_ne!(draws(&run), first, "each step its own draws");
-        run.progress.epoch = 4;
-        assert_eq!(
-            draws(&run),
-            None,
-            "the fine-tuning epoch trains on the rows as measured"
-        );
-        let plain = Hyperparameters {
-            indels: None,
-            ..hyper
-        };
-        let model = initial_model(&config, &[1.0, 2.0], &device);
-        assert!(
-            Run::new(model, config, plain, 3, None, 1.0)
-                .indels()
-                .is_none()
-        );
     }
 
     #[test]

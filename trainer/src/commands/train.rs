@@ -10,7 +10,7 @@ use promoscope::train;
 use promoscope::{data, io};
 use promoscope_model::device::select_device;
 use promoscope_model::kernels::conv::set_half_products;
-use promoscope_model::training::{self, Hyperparameters, Indels, Recipe};
+use promoscope_model::training::{self, Hyperparameters, Recipe};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{DeviceArgs, ModelArgs, out};
@@ -94,13 +94,6 @@ pub struct Args {
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..100))]
     #[serde(default)]
     holdout: Option<u32>,
-    /// Augmentation: in every epoch before the fine-tuning stage, each row,
-    /// with probability one half, gets an insertion or a deletion of 1 to N
-    /// bases at a random place inside its variable region, the DREAM flanks
-    /// fixed (docs/TRAINING.md) [off].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
-    #[serde(default)]
-    indels: Option<u32>,
     /// Validate every this many epochs [seed: 3; small-data: 1].
     #[arg(long)]
     val_every: Option<usize>,
@@ -145,7 +138,6 @@ fn hyperparameters(args: &Args, epoch_rows: usize) -> Hyperparameters {
     set(args.val_every, &mut hyper.val_every);
     hyper.learning_rate = args.lr.unwrap_or(hyper.learning_rate);
     hyper.fine_tune_lr = args.fine_tune_lr.unwrap_or(hyper.fine_tune_lr);
-    hyper.indels = args.indels.map(|max| Indels::dream(max as usize));
     if args.no_swa {
         hyper.swa = None;
     }
