@@ -16,15 +16,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// A file written in pieces that appears at its path, whole, only on
 /// [`commit`](AtomicFile::commit); dropped uncommitted, it leaves nothing.
+/// A path that is not a regular file (`/dev/null`, a named pipe) is written
+/// as it is: a rename would put a file in its place.
 pub struct AtomicFile {
     path: PathBuf,
-    tmp: PathBuf,
+    /// The temporary file renamed into place on commit; `None` when writing
+    /// straight to a device or pipe.
+    tmp: Option<PathBuf>,
     file: Option<BufWriter<File>>,
 }
 
 impl AtomicFile {
     /// Starts the temporary file beside `path`.
     pub fn create(path: &Path) -> Result<Self> {
+        let cannot = || format!("cannot write {}", path.display());
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(cannot)?;
+            return Ok(AtomicFile {
+                path: path.to_path_buf(),
+                tmp: None,
+                file: Some(BufWriter::new(file)),
+            });
+        }
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -35,11 +52,10 @@ impl AtomicFile {
             name.to_string_lossy(),
             std::process::id()
         ));
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot write {}", path.display()))?;
+        let file = File::create(&tmp).with_context(cannot)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            tmp,
+            tmp: Some(tmp),
             file: Some(BufWriter::new(file)),
         })
     }
@@ -48,8 +64,14 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<()> {
         let file = self.file.take().expect("not committed yet");
         let finish = || -> std::io::Result<()> {
-            file.into_inner()?.sync_all()?;
-            std::fs::rename(&self.tmp, &self.path)
+            let file = file.into_inner()?;
+            match &self.tmp {
+                Some(tmp) => {
+                    file.sync_all()?;
+                    std::fs::rename(tmp, &self.path)
+                }
+                None => Ok(()),
+            }
         };
         finish().with_context(|| format!("cannot write {}", self.path.display()))
     }
@@ -67,8 +89,10 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            std::fs::remove_file(&self.tmp).ok();
+        if self.file.take().is_some()
+            && let Some(tmp) = &self.tmp
+        {
+            std::fs::remove_file(tmp).ok();
         }
     }
 }
@@ -99,5 +123,33 @@ mod tests {
         drop(file);
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A named pipe stays one, and its reader gets the bytes: a rename
+    /// would have put a regular file in its place (as it once did to
+    /// `/dev/null` under `export --out /dev/null`).
+    #[test]
+    fn a_pipe_is_written_as_it_is() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let pipe = pipe.clone();
+            std::thread::spawn(move || std::fs::read(pipe).unwrap())
+        };
+        write_atomic(&pipe, b"through").unwrap();
+        let kind = std::fs::metadata(&pipe).unwrap().file_type();
+        assert!(kind.is_fifo(), "the pipe was replaced by {kind:?}");
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 }
