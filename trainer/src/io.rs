@@ -27,7 +27,8 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts the temporary file beside `path`.
+    /// Starts the temporary file beside `path` (or opens `path` itself
+    /// when it is a device or a pipe).
     pub fn create(path: &Path) -> Result<Self> {
         let cannot = || format!("cannot write {}", path.display());
         let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
